@@ -1,0 +1,1 @@
+"""L2 decision core: pure synchronous functions and small state machines on domain types."""

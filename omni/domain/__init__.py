@@ -1,0 +1,1 @@
+"""L0 domain types: frozen values and enums, stdlib only, no I/O."""

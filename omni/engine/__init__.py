@@ -1,0 +1,1 @@
+"""L5 engine: the asyncio shell (tasks, signals, timers) around the synchronous core."""

@@ -1,0 +1,1 @@
+"""L4 venues: market sources and exchanges behind one async interface."""

@@ -34,7 +34,7 @@ def build_tiers(limits: list[Decimal], mmrs: list[Decimal], imrs: list[Decimal])
     for i, (limit, mmr, imr) in enumerate(zip(limits, mmrs, imrs, strict=True)):
         if i > 0:
             deduction += limits[i - 1] * (mmr - mmrs[i - 1])
-        tiers.append(RiskTier(i + 1, limit, mmr, imr, (ONE / imr).quantize(Decimal("0.01")), deduction))
+        tiers.append(RiskTier(i + 1, limit, mmr, imr, (ONE / imr).quantize(Decimal("0.01"), ROUND_DOWN), deduction))
     return tuple(tiers)
 
 

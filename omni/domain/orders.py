@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 from omni.domain.instrument import ZERO
 
 
-class Side(str, Enum):
+class Side(StrEnum):
     BUY = "Buy"
     SELL = "Sell"
 
@@ -22,18 +22,18 @@ class Side(str, Enum):
         return Side.SELL if self is Side.BUY else Side.BUY
 
 
-class OrderType(str, Enum):
+class OrderType(StrEnum):
     MARKET = "Market"
     LIMIT = "Limit"
 
 
-class TimeInForce(str, Enum):
+class TimeInForce(StrEnum):
     GTC = "GTC"
     IOC = "IOC"
     POST_ONLY = "PostOnly"
 
 
-class OrderStatus(str, Enum):
+class OrderStatus(StrEnum):
     NEW = "New"
     PARTIALLY_FILLED = "PartiallyFilled"
     FILLED = "Filled"
@@ -45,9 +45,7 @@ class OrderStatus(str, Enum):
 TRANSITIONS: dict[OrderStatus | None, frozenset[OrderStatus]] = {
     None: frozenset({OrderStatus.NEW, OrderStatus.REJECTED}),
     OrderStatus.NEW: frozenset({OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELLED}),
-    OrderStatus.PARTIALLY_FILLED: frozenset(
-        {OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELLED}
-    ),
+    OrderStatus.PARTIALLY_FILLED: frozenset({OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELLED}),
     OrderStatus.FILLED: frozenset(),
     OrderStatus.CANCELLED: frozenset(),
     OrderStatus.REJECTED: frozenset(),
@@ -58,13 +56,13 @@ def can_transition(old: OrderStatus | None, new: OrderStatus) -> bool:
     return new in TRANSITIONS[old]
 
 
-class ExecType(str, Enum):
+class ExecType(StrEnum):
     TRADE = "Trade"
     FUNDING = "Funding"
     BUST_TRADE = "BustTrade"  # liquidation, closed at the bankruptcy price
 
 
-class StopKind(str, Enum):
+class StopKind(StrEnum):
     """Why a position-attached order fired."""
 
     TAKE_PROFIT = "TakeProfit"

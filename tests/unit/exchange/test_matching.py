@@ -14,7 +14,7 @@ from omni.domain.events import (
 )
 from omni.domain.market import Funding
 from omni.domain.orders import ExecType, OrderStatus, Side, StopKind, TimeInForce
-from tests.factories import T0, bar, btc, engine, limit, market, small_alt
+from tests.factories import T0, bar, engine, limit, market, small_alt
 
 
 def fills(events):

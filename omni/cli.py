@@ -1,0 +1,200 @@
+"""Command line: ``omni run | check-config`` (later: backtest, feasibility, emulator, status, report)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from omni import __version__
+from omni.domain.errors import ConfigError, DataError
+
+EXIT_USAGE = 2
+
+DESCRIPTION = """\
+OMNI: a paper-trading daemon for Bybit USDT-margined linear perpetuals.
+
+It trades on the embedded simulated exchange (`sim`), fed by a seeded synthetic market or by recorded
+klines, with Bybit's fees, funding, liquidation, tick and lot rules. Every order carries a stop-loss and
+passes the risk guard. Targets in the config (trades per day, profit per trade) are targets, not promises:
+the summary reports what was achieved next to them.
+"""
+
+
+def _speed(text: str) -> float | str:
+    if text.lower() == "max":
+        return "max"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"speed must be a positive number or 'max', got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"speed must be a positive number or 'max', got {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"duration must be a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"duration must be > 0 seconds, got {text!r}")
+    return value
+
+
+def _existing_file(text: str) -> Path:
+    p = Path(text)
+    if not p.is_file():
+        raise argparse.ArgumentTypeError(f"data file not found: {text}")
+    return p.resolve()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="omni", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"omni {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser(
+        "run",
+        help="run the daemon until Ctrl-C, the end of the data or --duration",
+        description="Run the paper-trading daemon. Logs are JSON lines on stdout (a console view on a TTY); "
+        "a `summary` line every telemetry.summary_interval_s wall seconds and a `final_summary` at "
+        "exit. Ctrl-C or SIGTERM stops new entries, closes or keeps positions "
+        "(engine.on_shutdown), prints the final summary and exits 0; a second Ctrl-C exits at once.",
+    )
+    run.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="YAML config (default: built-in defaults, same as config/default.yaml)",
+    )
+    run.add_argument(
+        "--venue",
+        choices=["sim", "bybit-testnet", "bybit-demo"],
+        default=None,
+        help="where orders go (default: venue.name from the config, 'sim')",
+    )
+    run.add_argument(
+        "--market",
+        choices=["synthetic", "replay"],
+        default=None,
+        help="market source for the sim venue (default: market.source; replay if --data is given)",
+    )
+    run.add_argument(
+        "--data",
+        nargs="+",
+        type=_existing_file,
+        default=None,
+        metavar="FILE",
+        help="recorded data to replay: 1m klines (ts,open,high,low,close,volume) and funding "
+        "(ts,rate), gzip CSV or CSV; a kline file's funding file is added when found beside it",
+    )
+    run.add_argument(
+        "--speed",
+        type=_speed,
+        default=None,
+        metavar="X|max",
+        help="market seconds per wall second, or 'max' for as fast as the CPU allows (default: market.speed)",
+    )
+    run.add_argument(
+        "--duration",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this much MARKET time (so --speed max --duration 86400 replays one day in seconds)",
+    )
+    run.add_argument(
+        "--summary-json", type=Path, default=None, metavar="PATH", help="write the final summary here as JSON at exit"
+    )
+    run.add_argument(
+        "--reset-kill-switch",
+        action="store_true",
+        help="accepted for forward compatibility; the kill switch is not persisted yet",
+    )
+
+    check = sub.add_parser(
+        "check-config",
+        help="validate a config file: exit 0 if good, 2 if not",
+        description="Validate a YAML config (and OMNI_* environment overrides). Prints every "
+        "error with its field path, the bad value and what is allowed.",
+    )
+    check.add_argument("path", type=Path, metavar="PATH")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "check-config":
+        return _check_config(args.path)
+    if args.command == "run":
+        return _run(args)
+    return EXIT_USAGE  # pragma: no cover - argparse enforces the choices
+
+
+def _check_config(path: Path) -> int:
+    from omni.config import format_config_error, load_config
+
+    if not path.is_file():
+        print(f"{path}: no such file", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        load_config(path)
+    except ConfigError as e:
+        print(format_config_error(e), file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{path}: OK")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from omni import logsetup
+    from omni.config import format_config_error, load_config, redacted_dict
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        print(format_config_error(e), file=sys.stderr)
+        return EXIT_USAGE
+    venue = args.venue or cfg.venue.name
+    if venue != "sim":
+        print(
+            f"omni: venue {venue!r} is not available in this release; use --venue sim "
+            "(the Bybit testnet/demo venue is the next milestone)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    market = cfg.market
+    updates: dict[str, object] = {}
+    if args.data:
+        updates["data_files"] = list(args.data)
+    if args.market or args.data:
+        updates["source"] = args.market or "replay"
+    if args.speed is not None:
+        updates["speed"] = args.speed
+    market = market.model_copy(update=updates)
+    if market.source == "replay" and not market.data_files:
+        print("omni: --market replay needs --data FILE ... (or market.data_files in the config)", file=sys.stderr)
+        return EXIT_USAGE
+    cfg = cfg.model_copy(update={"market": market})
+
+    logsetup.configure(cfg.telemetry.log_format, cfg.telemetry.log_level)
+    log = logsetup.get("omni")
+    from omni.engine.assembly import assemble
+    from omni.engine.supervisor import Supervisor
+
+    try:
+        asm = assemble(cfg, log, duration_s=args.duration)
+    except DataError as e:
+        log.error("data_refused", file=e.path, line=e.line, reason=e.reason)
+        print(f"omni: refusing to trade on bad data: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    log.info("config", **redacted_dict(cfg))
+    try:
+        return asyncio.run(Supervisor(asm, log, args.summary_json).run())
+    except KeyboardInterrupt:  # signals not installable (e.g. not the main thread): still exit cleanly
+        return 130

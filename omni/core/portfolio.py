@@ -1,0 +1,184 @@
+"""Portfolio ledger built from venue events: the brief's six metrics, trades, drawdown. Exact decimals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from omni.domain.events import Event, FundingPaid, Liquidated, OrderFilled, PositionChanged
+from omni.domain.instrument import ZERO
+from omni.domain.orders import Position, Side
+
+DAY_MS = 86_400_000
+
+
+@dataclass(slots=True)
+class Trade:
+    """One round trip: from a flat symbol to a position and back to flat."""
+
+    symbol: str
+    side: Side
+    opened_ts: int
+    closed_ts: int | None = None
+    realised: Decimal = ZERO
+    fees: Decimal = ZERO
+    funding: Decimal = ZERO
+    exit_reason: str = ""
+
+    @property
+    def net(self) -> Decimal:
+        return self.realised - self.fees - self.funding
+
+
+@dataclass(slots=True)
+class Portfolio:
+    """What the account did, from its fills alone (independent of the venue's wallet: a cross-check)."""
+
+    capital_start: Decimal
+    realised: Decimal = ZERO
+    fees: Decimal = ZERO
+    funding: Decimal = ZERO
+    wins: int = 0
+    losses: int = 0
+    closed_net: Decimal = ZERO
+    largest_loss: Decimal = ZERO
+    peak_equity: Decimal = ZERO
+    max_drawdown: Decimal = ZERO
+    day: int = -1
+    day_start_equity: Decimal = ZERO
+    trades_today: int = 0
+    trades_total: int = 0
+    positions: dict[str, Position] = field(default_factory=dict)
+    open_trades: dict[str, Trade] = field(default_factory=dict)
+    closed: list[Trade] = field(default_factory=list)
+    keep_closed: int = 10_000
+
+    def __post_init__(self) -> None:
+        self.peak_equity = self.capital_start
+        self.day_start_equity = self.capital_start
+
+    @property
+    def capital(self) -> Decimal:
+        """Cash: capital_start + realised PnL - fees - funding."""
+        return self.capital_start + self.realised - self.fees - self.funding
+
+    @property
+    def active(self) -> int:
+        return len(self.positions)
+
+    @property
+    def closed_count(self) -> int:
+        return self.wins + self.losses
+
+    def apply(self, event: Event) -> Trade | None:
+        """Fold one venue event in; returns the trade it closed, if any."""
+        if isinstance(event, OrderFilled):
+            f = event.fill
+            self.realised += f.realised_pnl
+            self.fees += f.fee
+            trade = self.open_trades.get(f.symbol)
+            if trade is None:
+                trade = self._open(f.symbol, f.side, f.ts)
+            trade.realised += f.realised_pnl
+            trade.fees += f.fee
+            if f.stop_kind is not None:
+                trade.exit_reason = f.stop_kind.value
+        elif isinstance(event, FundingPaid):
+            self.funding += event.fill.fee
+            trade = self.open_trades.get(event.fill.symbol)
+            if trade is not None:
+                trade.funding += event.fill.fee
+        elif isinstance(event, Liquidated):
+            self.realised += event.fill.realised_pnl
+            trade = self.open_trades.get(event.fill.symbol)
+            if trade is not None:
+                trade.realised += event.fill.realised_pnl
+                trade.exit_reason = "Liquidation"
+        elif isinstance(event, PositionChanged):
+            return self._position(event)
+        return None
+
+    def _open(self, symbol: str, side: Side, ts: int) -> Trade:
+        trade = Trade(symbol, side, ts)
+        self.open_trades[symbol] = trade
+        self.roll_day(ts)
+        self.trades_today += 1
+        self.trades_total += 1
+        return trade
+
+    def _position(self, event: PositionChanged) -> Trade | None:
+        sym = event.symbol
+        pos = event.position
+        if pos is not None:
+            prev = self.positions.get(sym)
+            self.positions[sym] = pos
+            if prev is not None and prev.side is not pos.side:  # flipped through zero in one fill
+                closed = self._close(sym, event.ts)
+                self._open(sym, pos.side, event.ts)
+                return closed
+            return None
+        self.positions.pop(sym, None)
+        return self._close(sym, event.ts)
+
+    def _close(self, symbol: str, ts: int) -> Trade | None:
+        trade = self.open_trades.pop(symbol, None)
+        if trade is None:
+            return None
+        trade.closed_ts = ts
+        trade.exit_reason = trade.exit_reason or "Close"
+        net = trade.net
+        self.closed_net += net
+        if net > 0:
+            self.wins += 1
+        else:
+            self.losses += 1
+            self.largest_loss = min(self.largest_loss, net)
+        self.closed.append(trade)
+        if len(self.closed) > self.keep_closed:
+            del self.closed[: len(self.closed) - self.keep_closed]
+        return trade
+
+    def roll_day(self, now: int, equity: Decimal | None = None) -> bool:
+        """Start a new UTC day if ``now`` is in one; returns True when it rolled."""
+        day = now // DAY_MS
+        if day == self.day:
+            return False
+        self.day = day
+        self.trades_today = 0
+        self.day_start_equity = self.capital if equity is None else equity
+        return True
+
+    def observe_equity(self, equity: Decimal) -> None:
+        """Track peak equity and the largest drawdown from it."""
+        if equity > self.peak_equity:
+            self.peak_equity = equity
+        dd = self.peak_equity - equity
+        if dd > self.max_drawdown:
+            self.max_drawdown = dd
+
+    def day_loss(self, equity: Decimal) -> Decimal:
+        return self.day_start_equity - equity
+
+    def drawdown_pct(self, equity: Decimal) -> Decimal:
+        if self.peak_equity <= 0:
+            return ZERO
+        return (self.peak_equity - equity) / self.peak_equity * 100
+
+    def metrics(self) -> dict[str, object]:
+        """The brief's six metrics plus fees, funding and drawdown."""
+        n = self.closed_count
+        return {
+            "capital": self.capital,
+            "total_profit": self.capital - self.capital_start,
+            "trades_today": self.trades_today,
+            "active_trades": self.active,
+            "avg_profit_per_trade": (self.closed_net / n).quantize(Decimal("0.00000001")) if n else ZERO,
+            "success_rate": round(self.wins / n, 4) if n else None,
+            "trades_total": self.trades_total,
+            "wins": self.wins,
+            "losses": self.losses,
+            "fees_paid": self.fees,
+            "funding_paid": self.funding,
+            "max_drawdown": self.max_drawdown,
+            "largest_loss": self.largest_loss,
+        }

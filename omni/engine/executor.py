@@ -1,0 +1,94 @@
+"""The executor: the only path from the core to a venue's order entry.
+
+It takes ``Approved`` orders only (made by the risk guard), sets leverage first when asked, and keeps the
+promise that every position has a stop-loss resting on the exchange: a position seen without one gets the
+planned stop, and if the venue refuses that stop the position is closed at market at once.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from omni.core.pipeline import ClientIds
+from omni.core.portfolio import Portfolio
+from omni.core.risk import Approved, RiskGuard
+from omni.domain.events import Event, OrderRejected, StopRejected
+from omni.domain.orders import OrderIntent, Position, Side
+from omni.exchange import rules
+from omni.venues.base import Venue
+
+
+class Executor:
+    def __init__(
+        self,
+        venue: Venue,
+        guard: RiskGuard,
+        portfolio: Portfolio,
+        client_ids: ClientIds,
+        log: Any,
+        max_loss_per_trade: Decimal,
+    ):
+        self.venue = venue
+        self.guard = guard
+        self.portfolio = portfolio
+        self.client_ids = client_ids
+        self.log = log
+        self.max_loss_per_trade = max_loss_per_trade
+        self.planned_stop: dict[str, Decimal] = {}
+
+    async def submit(self, approved: Approved) -> list[Event]:
+        """Send an approved order. Anything else is a programming error."""
+        if not isinstance(approved, Approved):
+            raise TypeError(f"executor accepts only risk-approved orders, got {type(approved).__name__}")
+        intent = approved.intent
+        if intent.leverage is not None and not intent.reduce_only:
+            reject = await self.venue.set_leverage(intent.symbol, intent.leverage)
+            if reject is not None and reject.code != rules.LEVERAGE_NOT_MODIFIED:
+                self.guard.settle(intent.symbol)
+                return [
+                    OrderRejected(intent.client_id, intent.symbol, reject.code, reject.message, self.venue.now_ms())
+                ]
+        if intent.stop_loss is not None:
+            self.planned_stop[intent.symbol] = intent.stop_loss
+        events = await self.venue.place(intent)
+        if any(isinstance(e, OrderRejected) for e in events):
+            self.guard.settle(intent.symbol)
+            self.planned_stop.pop(intent.symbol, None)
+        return events
+
+    async def close(self, symbol: str, pos: Position) -> list[Event]:
+        """Close a position at market (reduce-only, through the guard like every order)."""
+        intent = OrderIntent(self.client_ids.next(), symbol, pos.side.opposite, pos.size, reduce_only=True)
+        verdict = self.guard.check(
+            intent, self.venue.instruments[symbol], pos.entry_price, self.portfolio, self.venue.equity()
+        )
+        assert isinstance(verdict, Approved)  # reduce-only orders are always approved
+        return await self.submit(verdict)
+
+    async def protect(self, pos: Position) -> list[Event]:
+        """Give a position without a stop-loss one; close it if the venue refuses the stop."""
+        if pos.stop_loss is not None:
+            return []
+        inst = self.venue.instruments[pos.symbol]
+        sl = self.planned_stop.get(pos.symbol)
+        if sl is None:  # unknown position: stop at the per-trade loss limit
+            dist = self.max_loss_per_trade / pos.size
+            sl = (
+                inst.price_down(pos.entry_price - dist)
+                if pos.side is Side.BUY
+                else inst.price_up(pos.entry_price + dist)
+            )
+        self.log.warning("stop_missing", symbol=pos.symbol, side=pos.side, size=pos.size, stop_loss=sl)
+        events = await self.venue.set_trading_stop(pos.symbol, stop_loss=sl)
+        if any(isinstance(e, StopRejected) for e in events):
+            self.log.error("stop_refused_closing", symbol=pos.symbol)
+            events += await self.close(pos.symbol, pos)
+        return events
+
+    async def flatten(self) -> list[Event]:
+        """Cancel every order and close every position (kill switch, shutdown)."""
+        events = await self.venue.cancel_all()
+        for symbol, pos in (await self.venue.positions()).items():
+            events += await self.close(symbol, pos)
+        return events

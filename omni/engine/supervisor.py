@@ -1,0 +1,175 @@
+"""The daemon's asyncio shell: a TaskGroup of cooperating tasks, crash restarts, signals, clean shutdown.
+
+Tasks:
+- ``market``: the venue stream and the hot path (events -> ledger -> pipeline -> risk guard -> executor);
+- ``guard``: a watchdog over the account (positions without a stop-loss, a tripped kill switch) on wall time;
+- ``telemetry``: the periodic ``summary`` line.
+A crashed task is logged with context and restarted with exponential backoff (tenacity) up to
+``engine.max_task_restarts`` times; then the daemon stops cleanly. SIGINT/SIGTERM: stop new entries, close
+or keep positions (``engine.on_shutdown``), print the final summary, exit 0. A second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from omni.clock import monotonic
+from omni.engine.assembly import Assembly
+from omni.engine.telemetry import jsonable
+
+EXIT_OK = 0
+EXIT_TASK_FAILED = 1
+EXIT_SECOND_SIGNAL = 130
+
+
+class Supervisor:
+    def __init__(self, asm: Assembly, log: Any, summary_json: Path | None = None):
+        self.asm = asm
+        self.log = log
+        self.summary_json = summary_json
+        self.stop = asyncio.Event()
+        self.failed: str | None = None
+        self.signals = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        installed = self._install_signals(loop)
+        cfg = self.asm.cfg
+        started = monotonic()
+        self.log.info("start", venue=self.asm.venue.name, capital_usdt=cfg.capital_usdt, **self.asm.source_info)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._supervise("market", self._market), name="market")
+                tg.create_task(self._supervise("guard", self._guard_loop), name="guard")
+                tg.create_task(self._supervise("telemetry", self._telemetry_loop), name="telemetry")
+            await self._shutdown()
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+        summary = self._summary()
+        summary["wall_seconds"] = round(monotonic() - started, 3)
+        summary["bars"] = self.asm.trader.bars
+        self.log.info("final_summary", **summary)
+        if self.summary_json is not None:
+            self.summary_json.parent.mkdir(parents=True, exist_ok=True)
+            self.summary_json.write_text(json.dumps(jsonable(summary), indent=2) + "\n")
+        return EXIT_TASK_FAILED if self.failed else EXIT_OK
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # not the main thread, or not supported
+                pass
+        return installed
+
+    def _on_signal(self, sig: int) -> None:
+        self.signals += 1
+        if self.signals > 1:
+            self.log.warning("second_signal_exit_now", signal=signal.Signals(sig).name)
+            os._exit(EXIT_SECOND_SIGNAL)
+        self.log.info(
+            "shutdown_requested", signal=signal.Signals(sig).name, on_shutdown=self.asm.cfg.engine.on_shutdown
+        )
+        self.request_stop()
+
+    def request_stop(self) -> None:
+        self.asm.pipeline.entries_enabled = False
+        self.stop.set()
+
+    async def _shutdown(self) -> None:
+        """Stop entries; close or keep positions per config, within the shutdown timeout."""
+        asm = self.asm
+        asm.pipeline.entries_enabled = False
+        mode = asm.cfg.engine.on_shutdown
+        positions = await asm.venue.positions()
+        if mode == "close" and positions:
+            try:
+                events = await asyncio.wait_for(asm.executor.flatten(), asm.cfg.engine.shutdown_timeout_s)
+                await asm.trader.apply(events)
+            except TimeoutError:
+                self.log.error("shutdown_close_timeout", open_positions=sorted(positions))
+        elif positions:
+            self.log.info("shutdown_keep_positions", open_positions=sorted(positions))
+
+    # ------------------------------------------------------------ tasks
+
+    async def _supervise(self, name: str, fn: Callable[[], Awaitable[None]]) -> None:
+        eng = self.asm.cfg.engine
+
+        def crashed(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            self.log.error(
+                "task_crashed",
+                task=name,
+                attempt=state.attempt_number,
+                error=repr(exc),
+                restart_in_s=round(state.upcoming_sleep, 3),
+                exc_info=exc,
+            )
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(eng.max_task_restarts + 1),
+            wait=wait_exponential(multiplier=eng.restart_backoff_s, min=eng.restart_backoff_s, max=30),
+            retry=retry_if_exception_type(Exception),
+            before_sleep=crashed,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await fn()
+        except Exception as e:
+            self.failed = name
+            self.log.error("task_gave_up", task=name, restarts=eng.max_task_restarts, error=repr(e), exc_info=e)
+            self.request_stop()
+
+    async def _market(self) -> None:
+        await self.asm.trader.run(self.stop)
+        if self.asm.trader.finished:
+            self.log.info("market_finished", market_ts=self.asm.venue.now_ms())
+        self.stop.set()
+
+    async def _guard_loop(self) -> None:
+        trader = self.asm.trader
+        while not await self._sleep(1.0):
+            if trader.kill_pending:
+                await trader.trip()
+            for pos in list(self.asm.portfolio.positions.values()):
+                if pos.stop_loss is None:
+                    await trader.apply(await self.asm.executor.protect(pos))
+
+    async def _telemetry_loop(self) -> None:
+        interval = self.asm.cfg.telemetry.summary_interval_s
+        while not await self._sleep(interval):
+            self.log.info("summary", **self._summary())
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep unless stopped; True when the daemon is stopping."""
+        try:
+            await asyncio.wait_for(self.stop.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    def _summary(self) -> dict[str, Any]:
+        venue = self.asm.venue
+        return self.asm.telemetry.summary(
+            capital_start=self.asm.cfg.capital_usdt,
+            capital=venue.balance(),
+            equity=venue.equity(),
+            now=venue.now_ms(),
+            kill_switch=self.asm.guard.kill_switch,
+        )

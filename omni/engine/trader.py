@@ -1,0 +1,114 @@
+"""The market task: the per-event hot path. Venue stream -> events into the ledger -> pipeline per bar ->
+executor, as plain function calls; the only awaits are the venue's."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from omni.core.pipeline import DecisionPipeline
+from omni.core.portfolio import Portfolio
+from omni.core.risk import RiskGuard
+from omni.domain.events import Event, OrderRejected, PositionChanged, StopRejected
+from omni.engine.executor import Executor
+from omni.engine.telemetry import Telemetry
+from omni.venues.base import Venue
+
+
+class Trader:
+    def __init__(
+        self,
+        venue: Venue,
+        pipeline: DecisionPipeline,
+        portfolio: Portfolio,
+        guard: RiskGuard,
+        executor: Executor,
+        telemetry: Telemetry,
+        log: Any,
+        duration_ms: int | None = None,
+    ):
+        self.venue = venue
+        self.pipeline = pipeline
+        self.portfolio = portfolio
+        self.guard = guard
+        self.executor = executor
+        self.telemetry = telemetry
+        self.log = log
+        self.duration_ms = duration_ms
+        self.end_ts: int | None = None
+        self.bars = 0
+        self.finished = False  # the market ended (data exhausted or --duration reached)
+        self.kill_pending = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        pipeline_on_bar = self.pipeline.on_bar
+        equity = self.venue.equity
+        available = self.venue.available
+        portfolio = self.portfolio
+        end_ts = None
+        first = True
+        async for batch, events in self.venue.stream(stop):
+            if first:
+                first = False
+                if self.duration_ms is not None:  # market time, counted from the first batch
+                    end_ts = self.end_ts = batch.ts + self.duration_ms
+                portfolio.roll_day(batch.ts, equity())
+            if events:
+                await self.apply(events)
+            elif portfolio.positions:
+                self.observe()
+            if batch.ts // 86_400_000 != portfolio.day:
+                portfolio.roll_day(batch.ts, equity())
+            if self.kill_pending:
+                await self.trip()
+            self.bars += len(batch.bars)
+            for bar in batch.bars:
+                decision = pipeline_on_bar(bar, equity, available)
+                if decision is not None:
+                    self.telemetry.decision(decision)
+                    if decision.approved is not None:
+                        await self.apply(await self.executor.submit(decision.approved))
+            if end_ts is not None and batch.ts >= end_ts:
+                self.finished = True
+                return
+            if stop.is_set():
+                return
+        self.finished = True
+
+    async def apply(self, events: list[Event]) -> None:
+        """Fold venue events into the ledger, log them, and keep every position protected."""
+        portfolio = self.portfolio
+        unprotected = []
+        for ev in events:
+            self.telemetry.event(ev)
+            closed = portfolio.apply(ev)
+            if closed is not None:
+                self.telemetry.trade_closed(closed)
+            if isinstance(ev, PositionChanged):
+                self.guard.settle(ev.symbol)
+                if ev.position is not None and ev.position.stop_loss is None:
+                    unprotected.append(ev.position)
+                elif ev.position is None:
+                    self.executor.planned_stop.pop(ev.symbol, None)
+            elif isinstance(ev, OrderRejected | StopRejected):
+                self.guard.settle(ev.symbol)
+        for pos in unprotected:
+            if pos.symbol in portfolio.positions and portfolio.positions[pos.symbol].stop_loss is None:
+                await self.apply(await self.executor.protect(pos))
+        if events:
+            self.observe()
+
+    def observe(self) -> None:
+        """Update drawdown and check the account limits with unrealised PnL included."""
+        equity = self.venue.equity()
+        self.portfolio.observe_equity(equity)
+        reason = self.guard.observe(self.portfolio, equity)
+        if reason is not None:
+            self.log.error("kill_switch", reason=reason, equity=equity)
+            self.kill_pending = True
+
+    async def trip(self) -> None:
+        """Kill switch: no new entries, cancel everything, close every position."""
+        self.kill_pending = False
+        self.pipeline.entries_enabled = False
+        await self.apply(await self.executor.flatten())

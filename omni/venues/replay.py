@@ -1,0 +1,355 @@
+"""Replay recorded 1m klines and funding settlements (gzip CSV, see shared/data/README.md) as MarketBatches.
+
+Every file is loaded and validated in full before the first batch, so a bad row stops the run before any
+trade: each problem raises DataError naming the file and its 1-based line (the header is line 1).
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import math
+import zlib
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Literal, TextIO
+
+from omni.domain.errors import DataError
+from omni.domain.instrument import Instrument, default_tiers
+from omni.domain.market import MINUTE_MS, Bar, Funding, MarketBatch
+from omni.venues.instruments_file import first_tier_limit
+
+KLINE_HEADER = "ts,open,high,low,close,volume"
+FUNDING_HEADER = "ts,rate"
+#: Funding rates at or beyond this magnitude are treated as corrupt (Bybit caps are a few 0.1 %).
+MAX_ABS_FUNDING = 0.1
+#: Rows whose price strings are inspected to guess the tick of a symbol with no known instrument.
+TICK_SAMPLE_ROWS = 1000
+_INF = math.inf
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class KlineSeries:
+    """One symbol's 1m klines as columns; ``ts`` = candle open time (epoch ms UTC)."""
+
+    symbol: str
+    path: str
+    ts: array
+    open: array
+    high: array
+    low: array
+    close: array
+    volume: array
+    #: most decimals seen in the prices of the first rows (the tick guess for unknown symbols)
+    price_decimals: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FundingSeries:
+    """One symbol's funding settlements: ``ts`` (epoch ms UTC) and ``rate`` (fraction, 0.0001 = 0.01 %)."""
+
+    symbol: str
+    path: str
+    ts: array
+    rate: array
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def symbol_of(path: str | Path) -> str:
+    """Return the symbol a data file is for: ``BTCUSDT.csv.gz`` -> ``BTCUSDT``."""
+    name = Path(path).name
+    for suffix in (".csv.gz", ".csv"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    raise DataError(str(path), None, "expected a <SYMBOL>.csv.gz or <SYMBOL>.csv file name")
+
+
+def _open_text(path: str | Path) -> TextIO:
+    """Open a .csv or .csv.gz file as UTF-8 text; DataError if it cannot be opened."""
+    where = str(path)
+    try:
+        if where.endswith(".gz"):
+            return gzip.open(path, "rt", encoding="utf-8", newline="")
+        return open(path, encoding="utf-8", newline="")
+    except OSError as e:
+        raise DataError(where, None, f"cannot open: {e.strerror or e}") from None
+
+
+class _Lines:
+    """Iterate a data file's lines, turning decompression and decoding failures into DataError."""
+
+    def __init__(self, path: str | Path, expected_header: str) -> None:
+        self.where = str(path)
+        self.expected = expected_header
+        self.line = 0  # last line read successfully
+
+    def fail(self, reason: str, line: int | None = None) -> DataError:
+        return DataError(self.where, self.line if line is None else line, reason)
+
+    def __iter__(self) -> Iterator[str]:
+        with _open_text(self.where) as f:
+            try:
+                header = f.readline()
+                self.line = 1
+                if header.strip().lstrip("\ufeff") != self.expected:
+                    raise self.fail(f"header must be {self.expected!r}, got {header.strip()[:80]!r}")
+                for line in f:
+                    self.line += 1
+                    yield line
+            except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+                raise self.fail(f"truncated or corrupt gzip ({e})", self.line + 1) from None
+            except UnicodeDecodeError:
+                raise self.fail("not UTF-8 text", self.line + 1) from None
+            except OSError as e:
+                raise self.fail(f"read error: {e}", self.line + 1) from None
+
+
+def _decimals(text: str) -> int:
+    """Number of decimals a price string carries ('95502.8' -> 1, '1e-05' -> 5)."""
+    try:
+        exponent = Decimal(text.strip()).as_tuple().exponent
+    except InvalidOperation:
+        return 0
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def load_klines(path: str | Path) -> KlineSeries:
+    """Load and validate a 1m kline file (``ts,open,high,low,close,volume``, .csv or .csv.gz)."""
+    symbol = symbol_of(path)
+    src = _Lines(path, KLINE_HEADER)
+    ts_a, o_a, h_a, l_a, c_a, v_a = array("q"), array("d"), array("d"), array("d"), array("d"), array("d")
+    ts_add, o_add, h_add, l_add, c_add, v_add = (
+        ts_a.append,
+        o_a.append,
+        h_a.append,
+        l_a.append,
+        c_a.append,
+        v_a.append,
+    )
+    prev = None
+    decimals = 0
+    for text in src:
+        parts = text.split(",")
+        if len(parts) != 6:
+            raise src.fail(f"expected 6 columns, got {len(parts)}: {text.strip()[:80]!r}")
+        try:
+            t = int(parts[0])
+            o, h, lo, c, v = float(parts[1]), float(parts[2]), float(parts[3]), float(parts[4]), float(parts[5])
+        except ValueError:
+            raise src.fail(f"unparsable number in {text.strip()[:80]!r}") from None
+        if not (-_INF < o + h + lo + c + v < _INF):  # any NaN or inf poisons the sum
+            raise src.fail(f"NaN or infinite value in {text.strip()[:80]!r}")
+        if o <= 0 or h <= 0 or lo <= 0 or c <= 0:
+            raise src.fail(f"price must be > 0, got open={o} high={h} low={lo} close={c}")
+        if v < 0:
+            raise src.fail(f"negative volume {v}")
+        if h < o or h < c or lo > o or lo > c:
+            raise src.fail(f"inconsistent OHLC: open={o} high={h} low={lo} close={c}")
+        if prev is None:
+            if t % MINUTE_MS:
+                raise src.fail(f"timestamp {t} is not on a minute boundary")
+        else:
+            step = t - prev
+            if step <= 0:
+                what = "duplicate timestamp" if step == 0 else "timestamp out of order"
+                raise src.fail(f"{what}: {t} after {prev}")
+            if step % MINUTE_MS:
+                raise src.fail(f"timestamp step {step} ms (from {prev} to {t}) is not a whole number of minutes")
+            if src.line == 3 and step != MINUTE_MS:
+                raise src.fail(
+                    f"this is {step // MINUTE_MS}-minute data (first step {prev} -> {t}); replay needs 1m klines"
+                )
+        if src.line <= TICK_SAMPLE_ROWS + 1:
+            decimals = max(decimals, _decimals(parts[1]), _decimals(parts[2]), _decimals(parts[3]), _decimals(parts[4]))
+        prev = t
+        ts_add(t)
+        o_add(o)
+        h_add(h)
+        l_add(lo)
+        c_add(c)
+        v_add(v)
+    if not ts_a:
+        raise DataError(src.where, None, "no rows after the header")
+    return KlineSeries(symbol, src.where, ts_a, o_a, h_a, l_a, c_a, v_a, decimals)
+
+
+def load_funding(path: str | Path) -> FundingSeries:
+    """Load and validate a funding file (``ts,rate``, .csv or .csv.gz)."""
+    symbol = symbol_of(path)
+    src = _Lines(path, FUNDING_HEADER)
+    ts_a, r_a = array("q"), array("d")
+    prev = None
+    for text in src:
+        parts = text.split(",")
+        if len(parts) != 2:
+            raise src.fail(f"expected 2 columns, got {len(parts)}: {text.strip()[:80]!r}")
+        try:
+            t = int(parts[0])
+            rate = float(parts[1])
+        except ValueError:
+            raise src.fail(f"unparsable number in {text.strip()[:80]!r}") from None
+        if not -MAX_ABS_FUNDING < rate < MAX_ABS_FUNDING:  # also rejects NaN
+            raise src.fail(f"funding rate {rate} is not finite or not within +-{MAX_ABS_FUNDING}")
+        if prev is not None and t <= prev:
+            what = "duplicate timestamp" if t == prev else "timestamp out of order"
+            raise src.fail(f"{what}: {t} after {prev}")
+        prev = t
+        ts_a.append(t)
+        r_a.append(rate)
+    if not ts_a:
+        raise DataError(src.where, None, "no rows after the header")
+    return FundingSeries(symbol, src.where, ts_a, r_a)
+
+
+def classify(path: str | Path) -> Literal["klines", "funding"]:
+    """Tell a kline file from a funding file by its header; DataError for anything else."""
+    where = str(path)
+    try:
+        with _open_text(path) as f:
+            header = f.readline().strip().lstrip("\ufeff")
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise DataError(where, 1, f"truncated or corrupt gzip ({e})") from None
+    except UnicodeDecodeError:
+        raise DataError(where, 1, "not UTF-8 text") from None
+    if header == KLINE_HEADER:
+        return "klines"
+    if header == FUNDING_HEADER:
+        return "funding"
+    raise DataError(where, 1, f"unknown header {header[:80]!r}; expected {KLINE_HEADER!r} or {FUNDING_HEADER!r}")
+
+
+def sibling_funding(kline_path: str | Path) -> Path | None:
+    """Find ``<root>/funding/bybit-linear/<SYMBOL>.csv[.gz]`` for ``<root>/klines/1m/<venue>/<SYMBOL>.csv[.gz]``."""
+    p = Path(kline_path)
+    if len(p.parents) < 4 or p.parents[2].name != "klines":
+        return None
+    symbol = symbol_of(p)
+    folder = p.parents[3] / "funding" / "bybit-linear"
+    for name in (f"{symbol}.csv.gz", f"{symbol}.csv"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def fallback_instrument(series: KlineSeries) -> Instrument:
+    """Derive an Instrument for a replayed symbol nobody specified.
+
+    ASSUMPTIONS: tick = 10**-d with d the most decimals seen in the first rows' prices; qty step and min qty
+    0.001, max qty 1e6, max leverage 50 with the default risk ladder, 8 h funding, default min notional.
+    """
+    max_lev = Decimal(50)
+    step = Decimal("0.001")
+    return Instrument(
+        symbol=series.symbol,
+        tick_size=Decimal(1).scaleb(-series.price_decimals),
+        qty_step=step,
+        min_qty=step,
+        max_qty=Decimal(1_000_000),
+        max_leverage=max_lev,
+        risk_tiers=default_tiers(max_lev, first_tier_limit(max_lev)),
+    )
+
+
+class ReplayMarket:
+    """Merge validated 1m kline files (any symbols, any ranges) into MarketBatches in time order.
+
+    A batch's ``ts`` is a close time; it holds the 1m bars of every symbol closing then and the funding
+    settlements at ``ts`` of replayed symbols. Settlements inside a symbol's replayed range
+    (first bar close .. last bar close) are kept even where that symbol or all symbols have a gap, so a
+    batch may carry fundings and no bars; settlements outside the range are dropped. Funding files for
+    symbols without a kline file are ignored. Iterating again restarts the replay.
+    """
+
+    def __init__(self, paths: list[str | Path], instruments: dict[str, Instrument]) -> None:
+        if not paths:
+            raise ValueError("no data files to replay")
+        klines: dict[str, KlineSeries] = {}
+        funding: dict[str, FundingSeries] = {}
+        for path in paths:
+            kind = classify(path)
+            series = load_klines(path) if kind == "klines" else load_funding(path)
+            seen: dict = klines if kind == "klines" else funding
+            if series.symbol in seen:
+                raise DataError(
+                    str(path), None, f"second {kind} file for {series.symbol} (first: {seen[series.symbol].path})"
+                )
+            seen[series.symbol] = series
+        if not klines:
+            raise DataError(str(paths[0]), None, "no kline file among the replay files")
+        self.klines: dict[str, KlineSeries] = dict(sorted(klines.items()))
+        self.funding: dict[str, FundingSeries] = {s: funding[s] for s in self.klines if s in funding}
+        self.instruments: dict[str, Instrument] = {
+            s: instruments[s] if s in instruments else fallback_instrument(k) for s, k in self.klines.items()
+        }
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self.klines)
+
+    @property
+    def first_ts(self) -> int:
+        """Close time (epoch ms) of the earliest bar: the first batch's ts."""
+        return min(k.ts[0] for k in self.klines.values()) + MINUTE_MS
+
+    @property
+    def last_ts(self) -> int:
+        """Close time (epoch ms) of the latest bar: the last batch's ts."""
+        return max(k.ts[-1] for k in self.klines.values()) + MINUTE_MS
+
+    def __iter__(self) -> Iterator[MarketBatch]:
+        series = list(self.klines.values())
+        pos = [0] * len(series)
+        sizes = [len(s) for s in series]
+        bar_heap = [(s.ts[0] + MINUTE_MS, k) for k, s in enumerate(series)]
+        heapq.heapify(bar_heap)
+        fund_rows: list[tuple[str, array, array, int, int]] = []
+        for s in series:
+            f = self.funding.get(s.symbol)
+            if f is None:
+                continue
+            lo, hi = s.ts[0] + MINUTE_MS, s.ts[-1] + MINUTE_MS
+            start, end = bisect_left(f.ts, lo), bisect_right(f.ts, hi)
+            if start < end:
+                fund_rows.append((s.symbol, f.ts, f.rate, start, end))
+        fpos = [row[3] for row in fund_rows]
+        fund_heap = [(row[1][row[3]], k) for k, row in enumerate(fund_rows)]
+        heapq.heapify(fund_heap)
+        heapreplace, heappop = heapq.heapreplace, heapq.heappop
+        tnew = tuple.__new__
+        while bar_heap or fund_heap:
+            t = min(bar_heap[0][0] if bar_heap else _INF, fund_heap[0][0] if fund_heap else _INF)
+            open_ts = t - MINUTE_MS
+            bars: list[Bar] = []
+            while bar_heap and bar_heap[0][0] == t:
+                k = bar_heap[0][1]
+                s = series[k]
+                i = pos[k]
+                bars.append(tnew(Bar, (s.symbol, open_ts, s.open[i], s.high[i], s.low[i], s.close[i], s.volume[i], 1)))
+                i += 1
+                pos[k] = i
+                if i < sizes[k]:
+                    heapreplace(bar_heap, (s.ts[i] + MINUTE_MS, k))
+                else:
+                    heappop(bar_heap)
+            fundings: list[Funding] = []
+            while fund_heap and fund_heap[0][0] == t:
+                k = fund_heap[0][1]
+                symbol, f_ts, f_rate, _, end = fund_rows[k]
+                i = fpos[k]
+                fundings.append(Funding(symbol, t, f_rate[i]))
+                i += 1
+                fpos[k] = i
+                if i < end:
+                    heapreplace(fund_heap, (f_ts[i], k))
+                else:
+                    heappop(fund_heap)
+            yield tnew(MarketBatch, (t, bars, fundings))

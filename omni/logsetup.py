@@ -54,7 +54,7 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(stream),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,
     )
 
 

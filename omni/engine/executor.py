@@ -36,19 +36,22 @@ class Executor:
         self.log = log
         self.max_loss_per_trade = max_loss_per_trade
         self.planned_stop: dict[str, Decimal] = {}
+        self._leverage: dict[str, Decimal] = {}  # last leverage the venue accepted, per symbol
 
     async def submit(self, approved: Approved) -> list[Event]:
         """Send an approved order. Anything else is a programming error."""
         if not isinstance(approved, Approved):
             raise TypeError(f"executor accepts only risk-approved orders, got {type(approved).__name__}")
         intent = approved.intent
-        if intent.leverage is not None and not intent.reduce_only:
-            reject = await self.venue.set_leverage(intent.symbol, intent.leverage)
+        lev = intent.leverage
+        if lev is not None and not intent.reduce_only and self._leverage.get(intent.symbol) != lev:
+            reject = await self.venue.set_leverage(intent.symbol, lev)
             if reject is not None and reject.code != rules.LEVERAGE_NOT_MODIFIED:
                 self.guard.settle(intent.symbol)
                 return [
                     OrderRejected(intent.client_id, intent.symbol, reject.code, reject.message, self.venue.now_ms())
                 ]
+            self._leverage[intent.symbol] = lev
         if intent.stop_loss is not None:
             self.planned_stop[intent.symbol] = intent.stop_loss
         events = await self.venue.place(intent)

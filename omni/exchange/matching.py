@@ -138,7 +138,6 @@ class MatchingEngine:
         self.maker_fee = maker_fee
         self.slippage = float(slippage_bps) / 10_000.0
         self.default_leverage = default_leverage
-        self._last: dict[str, float] = {}
         self._bar: dict[str, Bar] = {}
         self._pos: dict[str, _Pos] = {}
         self._resting: dict[str, dict[str, _Resting]] = {}
@@ -150,10 +149,10 @@ class MatchingEngine:
 
     def last_price(self, symbol: str) -> Decimal | None:
         """Last traded price on the symbol's tick, or None before the first bar."""
-        last = self._last.get(symbol)
-        if last is None:
+        bar = self._bar.get(symbol)
+        if bar is None:
             return None
-        return self.instruments[symbol].round_price(last)
+        return self.instruments[symbol].round_price(bar.close)
 
     def leverage(self, symbol: str) -> Decimal:
         return self._leverage.get(symbol, min(self.default_leverage, self.instruments[symbol].max_leverage))
@@ -237,7 +236,7 @@ class MatchingEngine:
             events.append(self._cancelled(order, rules.POST_ONLY_WOULD_TAKE, now))
         elif crossing:
             bar = self._bar[intent.symbol]
-            price = rules.slipped_price(inst, intent.side, self._last[intent.symbol], self.slippage, bar.low, bar.high)
+            price = rules.slipped_price(inst, intent.side, bar.close, self.slippage, bar.low, bar.high)
             if intent.order_type is OrderType.LIMIT:
                 price = min(price, intent.price) if intent.side is Side.BUY else max(price, intent.price)  # type: ignore[type-var]
             self._execute(inst, order, intent.qty, price, False, now, events)
@@ -300,12 +299,18 @@ class MatchingEngine:
     def on_bar(self, bar: Bar) -> list[Event] | tuple[Event, ...]:
         """Advance one symbol by one closed bar; returns the fills it caused (usually none)."""
         sym = bar.symbol
-        self._last[sym] = bar.close
         self._bar[sym] = bar
         pos = self._pos.get(sym)
         book = self._resting.get(sym)
-        if pos is None and not book:
-            return _EMPTY
+        if book is None:
+            if pos is None:
+                return _EMPTY
+            # the common case with a position: nothing reached, nothing to do
+            if pos.side is Side.BUY:
+                if bar.low > pos.adverse_f and bar.high < pos.tp_f:
+                    return _EMPTY
+            elif bar.high < pos.adverse_f and bar.low > pos.tp_f:
+                return _EMPTY
         events: list[Event] = []
         now = bar.ts + bar.minutes * 60_000
         if pos is not None:

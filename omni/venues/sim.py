@@ -14,6 +14,8 @@ from omni.domain.orders import OrderIntent, Position
 from omni.exchange.matching import MatchingEngine
 from omni.exchange.rules import Reject
 
+_NO_EVENTS: list[Event] = []  # shared and never mutated: most batches cause no events
+
 
 class SimVenue:
     """A local Bybit-like exchange fed by a synthetic or recorded market at any speed.
@@ -42,13 +44,14 @@ class SimVenue:
     async def stream(self, stop: asyncio.Event) -> AsyncIterator[tuple[MarketBatch, list[Event]]]:
         on_bar = self.matching.on_bar
         on_funding = self.matching.on_funding
-        advance = self.clock.advance_to
+        clock = self.clock
         speed = self.speed
+        yield_every = self.yield_every
         wall0 = ts0 = None
         n = 0
+        if stop.is_set():
+            return
         for batch in self._source:
-            if stop.is_set():
-                return
             if speed is not None:
                 if wall0 is None:
                     wall0, ts0 = monotonic(), batch.ts
@@ -59,20 +62,27 @@ class SimVenue:
                         return
                     except TimeoutError:
                         pass
+                elif stop.is_set():
+                    return
             else:
                 n += 1
-                if n % self.yield_every == 0:
+                if n == yield_every:
+                    # the only point where other tasks (signals, telemetry) run at max speed
+                    n = 0
                     await asyncio.sleep(0)
-            advance(batch.ts)
-            events: list[Event] = []
+                    if stop.is_set():
+                        return
+            clock.advance_to(batch.ts)
+            events: list[Event] = _NO_EVENTS
             for bar in batch.bars:
                 ev = on_bar(bar)
                 if ev:
-                    events.extend(ev)
-            for funding in batch.fundings:
-                ev = on_funding(funding)
-                if ev:
-                    events.extend(ev)
+                    events = events + ev if events else list(ev)
+            if batch.fundings:
+                for funding in batch.fundings:
+                    ev = on_funding(funding)
+                    if ev:
+                        events = events + ev if events else list(ev)
             yield batch, events
 
     async def place(self, intent: OrderIntent) -> list[Event]:

@@ -73,7 +73,8 @@ class SyntheticMarket:
 
     ``start_ts`` (epoch ms, floored to the minute) is the open time of the first bars, so the first batch
     has ``ts = start_ts + 60_000``. Funding for a symbol settles at every batch ts that is a multiple of
-    its ``funding_interval_min`` since the epoch (00/08/16 UTC for 480).
+    its ``funding_interval_min`` since the epoch (00/08/16 UTC for 480). ``start_prices`` may be changed
+    before iterating (it is read, and rounded onto the tick, when a stream starts).
     """
 
     def __init__(
@@ -114,26 +115,26 @@ class SyntheticMarket:
         rng = random.Random(f"{self.seed}:walk")
         states: list[list] = []
         for name, inst in self.instruments.items():
-            aux = _Aux(rng, self.sigmas[name], self._base_volume[name], self.start_prices[name])
-            # hot fields, unpacked in one go per bar: see the loop below for their order
+            # hot fields, unpacked in one go per bar (order matters, see _X.._INTERVAL)
             sc = _ticks_per_unit(inst)
-            price = self.start_prices[name]
             floor = _FLOOR_TICKS / sc
+            price = max(_round_to_tick(self.start_prices[name], inst), floor)  # callers may override it
+            aux = _Aux(rng, self.sigmas[name], self._base_volume[name], price)
             states.append(
                 [
-                    price,
-                    price,
-                    aux.drift,
-                    aux.sigma,
-                    aux.wick,
-                    aux.vmul,
-                    sc,
-                    floor,
-                    _CAP_TICKS / sc,
+                    price,  # last close, on tick (the next bar's open)
+                    price,  # the unrounded walk
+                    aux.drift,  # log drift per bar (trend regime only)
+                    aux.sigma,  # regime sigma of one-minute log returns
+                    aux.wick,  # wick scale
+                    aux.vmul,  # volume scale
+                    sc,  # 1 / tick
+                    floor,  # lowest price
+                    _CAP_TICKS / sc,  # highest price
                     name,
-                    aux.next_event,
-                    aux,
-                    inst.funding_interval_min * MINUTE_MS,
+                    aux.next_event,  # bar index of the next jump or regime change
+                    aux,  # cold state
+                    inst.funding_interval_min * MINUTE_MS,  # funding interval, ms
                 ]
             )
         getrandbits = rng.getrandbits

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from itertools import islice
+from itertools import islice, pairwise
 
 import pytest
 
@@ -101,9 +101,9 @@ def test_prices_actually_move_and_regimes_vary(instruments: dict) -> None:
     # Assert: every symbol moves, and its absolute returns are visibly heteroscedastic
     for series in closes.values():
         assert len(set(series)) > 100
-        rets = [abs(b / a - 1) for a, b in zip(series, series[1:], strict=False)]
-        halves = sorted(sum(rets[i : i + 250]) for i in range(0, len(rets) - 250, 250))
-        assert halves[-1] > 1.5 * halves[0]
+        rets = [abs(b / a - 1) for a, b in pairwise(series)]
+        windows = sorted(sum(rets[i : i + 250]) for i in range(0, len(rets) - 250, 250))
+        assert windows[-1] > 1.5 * windows[0]
 
 
 def test_funding_settles_at_00_08_16_utc_for_8h_symbols(instruments: dict) -> None:

@@ -172,6 +172,7 @@ class Telemetry:
             "capital": capital,
             "equity": equity,
             "total_profit": capital - capital_start,
+            "realised_pnl": self.portfolio.realised,
             "trades_total": m["trades_total"],
             "trades_closed": closed,
             "trades_today": m["trades_today"],

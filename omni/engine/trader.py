@@ -50,8 +50,8 @@ class Trader:
         async for batch, events in self.venue.stream(stop):
             if first:
                 first = False
-                if self.duration_ms is not None:  # market time, counted from the first batch
-                    end_ts = self.end_ts = batch.ts + self.duration_ms
+                if self.duration_ms is not None:  # market time from the open of the first bar
+                    end_ts = self.end_ts = batch.ts - 60_000 + self.duration_ms
                 portfolio.roll_day(batch.ts, equity())
             if events:
                 await self.apply(events)

@@ -1,0 +1,83 @@
+"""Helpers for end-to-end runs of the daemon as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Run:
+    returncode: int
+    events: list[dict]
+    stderr: str
+    summary: dict | None
+
+    def named(self, name: str) -> list[dict]:
+        return [e for e in self.events if e.get("event") == name]
+
+
+def parse_lines(text: str) -> list[dict]:
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            out.append(json.loads(line))
+    return out
+
+
+def omni_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNI_") or k == "OMNI_SHARED_DATA"}
+    env.update(extra)
+    return env
+
+
+def run_omni(args: list[str], tmp_path: Path, timeout: float = 120, **env: str) -> Run:
+    summary_path = tmp_path / "summary.json"
+    cmd = [sys.executable, "-m", "omni", *args]
+    if args and args[0] == "run" and "--summary-json" not in args:
+        cmd += ["--summary-json", str(summary_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp_path, env=omni_env(**env))
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    return Run(proc.returncode, parse_lines(proc.stdout), proc.stderr, summary)
+
+
+def assert_accounting_identity(summary: dict) -> None:
+    """capital == capital_start + realised PnL - fees - funding, exactly."""
+    d = {k: Decimal(summary[k]) for k in ("capital", "capital_start", "realised_pnl", "fees_paid", "funding_paid")}
+    assert d["capital"] == d["capital_start"] + d["realised_pnl"] - d["fees_paid"] - d["funding_paid"], d
+
+
+def assert_run_invariants(run: Run, max_concurrent: int) -> None:
+    """Over the whole run: never more open positions than allowed, every position with a stop-loss."""
+    open_positions: set[str] = set()
+    peak = 0
+    for e in run.events:
+        if e.get("event") != "position":
+            continue
+        if e["size"] == "0":
+            open_positions.discard(e["symbol"])
+        else:
+            assert e["stop_loss"] is not None, f"position without stop-loss: {e}"
+            open_positions.add(e["symbol"])
+            peak = max(peak, len(open_positions))
+    assert peak <= max_concurrent
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    from omni.venues.instruments_file import shared_data_dir
+
+    d = shared_data_dir()
+    if d is None:
+        pytest.skip("shared market data (../shared/data) not present")
+    return d

@@ -111,11 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--summary-json", type=Path, default=None, metavar="PATH", help="write the final summary here as JSON at exit"
     )
-    run.add_argument(
-        "--reset-kill-switch",
-        action="store_true",
-        help="accepted for forward compatibility; the kill switch is not persisted yet",
-    )
 
     check = sub.add_parser(
         "check-config",

@@ -1,0 +1,26 @@
+# OMNI paper-trading daemon. Build: docker build -t omni .
+# Run on the embedded sim venue:   docker run --rm -it omni
+# Your own config (read-only volume):
+#   docker run --rm -it -v "$PWD/config:/config:ro" omni --config /config/default.yaml
+# Secrets come from the environment (--env-file .env), never from the image or the config.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY omni ./omni
+RUN pip install . && useradd --system --uid 10001 --home-dir /home/omni --create-home omni
+
+COPY config/default.yaml /config/default.yaml
+VOLUME ["/config"]
+
+USER omni
+WORKDIR /home/omni
+# Logs are JSON lines on stdout (no TTY): `docker logs -f <id> | jq`.
+# SIGTERM (docker stop) stops entries, closes or keeps positions per engine.on_shutdown, and exits 0.
+ENTRYPOINT ["omni", "run"]
+CMD ["--config", "/config/default.yaml"]

@@ -93,7 +93,10 @@ def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, kill_swi
         slippage_bps=slippage_bps,
     )
     speed = None if cfg.market.speed == "max" else float(cfg.market.speed)
-    venue = SimVenue(source, matching, clock, speed=speed)
+    s = cfg.strategy
+    tf = parse_timeframe(s.entry_timeframe)
+    warmup = (max(s.lookback_bars, s.atr_bars) + 1) * tf  # 1m batches until the entry rule can fire
+    venue = SimVenue(source, matching, clock, speed=speed, warmup_batches=warmup)
     portfolio = Portfolio(cfg.capital_usdt)
     r = cfg.risk
     slip = slippage_bps / Decimal(10_000)
@@ -108,8 +111,6 @@ def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, kill_swi
         slip,
     )
     guard = RiskGuard(limits, kill_switch)
-    s = cfg.strategy
-    tf = parse_timeframe(s.entry_timeframe)
     rule = BreakoutRule(s.lookback_bars, s.atr_bars, float(s.stop_atr), float(s.take_profit_atr), tf)
     sizing = SizingParams(
         r.max_loss_per_trade_usdt,
@@ -126,7 +127,7 @@ def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, kill_swi
     telemetry = Telemetry(log, portfolio, targets)
     executor = Executor(venue, guard, portfolio, client_ids, log, r.max_loss_per_trade_usdt)
     duration_ms = None if duration_s is None else int(duration_s * 1000)
-    trader = Trader(venue, pipeline, portfolio, guard, executor, telemetry, log, duration_ms)
+    trader = Trader(venue, pipeline, portfolio, guard, executor, telemetry, log, duration_ms, warmup)
     return Assembly(cfg, venue, portfolio, guard, pipeline, executor, telemetry, trader, info)
 
 

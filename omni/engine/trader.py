@@ -26,6 +26,7 @@ class Trader:
         telemetry: Telemetry,
         log: Any,
         duration_ms: int | None = None,
+        warmup_batches: int = 0,
     ):
         self.venue = venue
         self.pipeline = pipeline
@@ -35,6 +36,7 @@ class Trader:
         self.telemetry = telemetry
         self.log = log
         self.duration_ms = duration_ms
+        self.warmup_batches = warmup_batches  # batches that only warm the indicators up: no entries
         self.end_ts: int | None = None
         self.bars = 0
         self.finished = False  # the market ended (data exhausted or --duration reached)
@@ -47,12 +49,15 @@ class Trader:
         portfolio = self.portfolio
         end_ts = None
         first = True
+        warm_left = self.warmup_batches
         async for batch, events in self.venue.stream(stop):
             if first:
                 first = False
                 if self.duration_ms is not None:  # market time from the open of the first bar
                     end_ts = self.end_ts = batch.ts - 60_000 + self.duration_ms
                 portfolio.roll_day(batch.ts, equity())
+                if self.warmup_batches:
+                    self.pipeline.entries_enabled = False
             if events:
                 await self.apply(events)
             elif portfolio.positions:
@@ -61,6 +66,11 @@ class Trader:
                 portfolio.roll_day(batch.ts, equity())
             if self.kill_pending:
                 await self.trip()
+            if warm_left:
+                warm_left -= 1
+                if warm_left == 0:
+                    self.pipeline.entries_enabled = not stop.is_set() and self.guard.kill_switch is None
+                    self.log.info("warmup_done", batches=self.warmup_batches, market_ts=batch.ts)
             self.bars += len(batch.bars)
             for bar in batch.bars:
                 decision = pipeline_on_bar(bar, equity, available)
@@ -73,7 +83,7 @@ class Trader:
                 return
             if stop.is_set():
                 return
-        self.finished = True
+        self.finished = not stop.is_set()
 
     async def apply(self, events: list[Event]) -> None:
         """Fold venue events into the ledger, log them, and keep every position protected."""

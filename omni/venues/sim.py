@@ -21,7 +21,9 @@ class SimVenue:
     """A local Bybit-like exchange fed by a synthetic or recorded market at any speed.
 
     ``speed`` is market seconds per wall second; ``None`` runs as fast as the CPU allows, handing control to
-    the event loop every ``yield_every`` batches so signals and telemetry still run.
+    the event loop every ``yield_every`` batches so signals and telemetry still run. The first
+    ``warmup_batches`` batches are never paced: indicators warm up at once instead of keeping a live
+    viewer waiting (the engine takes no entries during warm-up).
     """
 
     name = "sim"
@@ -33,12 +35,14 @@ class SimVenue:
         clock: VirtualClock,
         speed: float | None = None,
         yield_every: int = 64,
+        warmup_batches: int = 0,
     ):
         self.matching = matching
         self.instruments: dict[str, Instrument] = matching.instruments
         self.clock = clock
         self.speed = speed
         self.yield_every = yield_every
+        self.warmup_batches = warmup_batches
         self._source = iter(source)
 
     async def stream(self, stop: asyncio.Event) -> AsyncIterator[tuple[MarketBatch, list[Event]]]:
@@ -49,10 +53,19 @@ class SimVenue:
         yield_every = self.yield_every
         wall0 = ts0 = None
         n = 0
+        warm = self.warmup_batches
         if stop.is_set():
             return
         for batch in self._source:
-            if speed is not None:
+            if warm > 0:
+                warm -= 1
+                n += 1
+                if n == yield_every:
+                    n = 0
+                    await asyncio.sleep(0)
+                    if stop.is_set():
+                        return
+            elif speed is not None:
                 if wall0 is None:
                     wall0, ts0 = monotonic(), batch.ts
                 delay = wall0 + (batch.ts - ts0) / 1000.0 / speed - monotonic()

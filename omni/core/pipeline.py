@@ -71,10 +71,14 @@ class DecisionPipeline:
             agg = self._agg.get(bar.symbol)
             if agg is None:
                 agg = self._agg[bar.symbol] = BarAggregator(self.entry_timeframe)
-            bar = agg.update(bar)  # type: ignore[assignment]
-            if bar is None:
+            done = agg.update_all(bar)
+            if not done:
                 return None
-        signal = self.rule.on_bar(bar)
+            signal = None
+            for bar in done:  # two bars finish at once when a gap ends a bucket: the rule sees both
+                signal = self.rule.on_bar(bar)
+        else:
+            signal = self.rule.on_bar(bar)
         if signal is None or not self.entries_enabled or bar.symbol in self.portfolio.positions:
             return None
         now = bar.ts + bar.minutes * 60_000

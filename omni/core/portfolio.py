@@ -10,6 +10,7 @@ from omni.domain.instrument import ZERO
 from omni.domain.orders import Position, Side
 
 DAY_MS = 86_400_000
+MONEY = Decimal("0.00000001")
 
 
 @dataclass(slots=True)
@@ -52,6 +53,7 @@ class Portfolio:
     open_trades: dict[str, Trade] = field(default_factory=dict)
     closed: list[Trade] = field(default_factory=list)
     keep_closed: int = 10_000
+    _carry_fee: dict[str, Decimal] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.peak_equity = self.capital_start
@@ -74,21 +76,29 @@ class Portfolio:
         """Fold one venue event in; returns the trade it closed, if any."""
         if isinstance(event, OrderFilled):
             f = event.fill
+            self.roll_day(f.ts)  # a new day starts before this fill's fee is booked
             self.realised += f.realised_pnl
             self.fees += f.fee
             trade = self.open_trades.get(f.symbol)
+            fee = f.fee
             if trade is None:
                 trade = self._open(f.symbol, f.side, f.ts)
+            elif 0 < f.closed_qty < f.qty:  # a flip: the opening leg's share of the fee belongs to the new trade
+                opening_fee = (fee * (f.qty - f.closed_qty) / f.qty).quantize(MONEY)
+                self._carry_fee[f.symbol] = opening_fee
+                fee -= opening_fee
             trade.realised += f.realised_pnl
-            trade.fees += f.fee
+            trade.fees += fee
             if f.stop_kind is not None:
                 trade.exit_reason = f.stop_kind.value
         elif isinstance(event, FundingPaid):
+            self.roll_day(event.fill.ts)
             self.funding += event.fill.fee
             trade = self.open_trades.get(event.fill.symbol)
             if trade is not None:
                 trade.funding += event.fill.fee
         elif isinstance(event, Liquidated):
+            self.roll_day(event.fill.ts)
             self.realised += event.fill.realised_pnl
             trade = self.open_trades.get(event.fill.symbol)
             if trade is not None:
@@ -99,7 +109,7 @@ class Portfolio:
         return None
 
     def _open(self, symbol: str, side: Side, ts: int) -> Trade:
-        trade = Trade(symbol, side, ts)
+        trade = Trade(symbol, side, ts, fees=self._carry_fee.pop(symbol, ZERO))
         self.open_trades[symbol] = trade
         self.roll_day(ts)
         self.trades_today += 1

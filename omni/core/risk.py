@@ -53,11 +53,15 @@ class Limits:
     slippage: Decimal = ZERO  # fraction of price allowed for slippage at the stop
 
 
-def loss_at_stop(intent: OrderIntent, entry: Decimal, taker_fee: Decimal, slippage: Decimal = ZERO) -> Decimal:
-    """Worst planned loss of an entry: move to the stop (plus slippage) and taker fees on both legs (USDT)."""
+def loss_at_stop(
+    intent: OrderIntent, entry: Decimal, taker_fee: Decimal, slippage: Decimal = ZERO, tick: Decimal = ZERO
+) -> Decimal:
+    """Planned loss of an entry stopped out: the move to the stop plus slippage and one tick of rounding
+    against us, and taker fees on both legs (USDT). A gap through the stop can still lose more: that is
+    what the daily-loss and drawdown limits are for."""
     assert intent.stop_loss is not None
     sl = intent.stop_loss
-    exit_price = sl * (1 - slippage) if intent.side is Side.BUY else sl * (1 + slippage)
+    exit_price = sl * (1 - slippage) - tick if intent.side is Side.BUY else sl * (1 + slippage) + tick
     move = (entry - exit_price) * intent.side.sign
     fees = intent.qty * (entry + exit_price) * taker_fee
     return rules.money(intent.qty * move + fees)
@@ -87,22 +91,30 @@ class RiskGuard:
         busy = len(portfolio.positions) + len(self.pending)
         if busy >= lim.max_concurrent:
             return Refused("max_concurrent", f"{busy} open/pending >= {lim.max_concurrent}")
-        leverage = intent.leverage or Decimal(1)
+        if intent.leverage is None:
+            return Refused("no_leverage", "an entry must state its leverage so liquidation can be checked")
+        leverage = intent.leverage
         cap = min(lim.max_leverage, inst.max_leverage)
         if leverage > cap:
             return Refused("max_leverage", f"leverage {leverage} > {cap}")
         notional = intent.qty * entry
         if notional > lim.max_notional:
             return Refused("max_notional", f"notional {notional} > {lim.max_notional}")
+        tier_reject = rules.check_risk_limit(inst, notional, leverage)
+        if tier_reject is not None:
+            return Refused("risk_limit_tier", tier_reject.message)
         stop_side_ok = intent.stop_loss < entry if intent.side is Side.BUY else intent.stop_loss > entry
         if not stop_side_ok:
             return Refused("stop_wrong_side", f"stop {intent.stop_loss} on the wrong side of entry {entry}")
+        tp = intent.take_profit
+        if tp is not None and (tp <= entry if intent.side is Side.BUY else tp >= entry):
+            return Refused("take_profit_wrong_side", f"take-profit {tp} on the wrong side of entry {entry}")
         margin = rules.initial_margin(notional, leverage)
         liq = rules.liquidation_price(inst, intent.side, entry, intent.qty, leverage, margin)
         beyond = liq < intent.stop_loss if intent.side is Side.BUY else liq > intent.stop_loss
         if not beyond:
             return Refused("liq_before_stop", f"liquidation {liq} not beyond stop {intent.stop_loss}")
-        max_loss = loss_at_stop(intent, entry, lim.taker_fee, lim.slippage)
+        max_loss = loss_at_stop(intent, entry, lim.taker_fee, lim.slippage, inst.tick_size)
         if max_loss > lim.max_loss_per_trade:
             return Refused("max_loss_per_trade", f"loss at stop {max_loss} > {lim.max_loss_per_trade}")
         day_left = lim.max_daily_loss - portfolio.day_loss(equity)

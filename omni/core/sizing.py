@@ -49,7 +49,8 @@ def size_entry(
         sl, tp = inst.price_up(entry + dist), inst.price_down(entry - tp_dist)
     if sl <= 0 or sl == entry or tp <= 0 or tp == entry:
         return NoTrade("stop_too_tight", f"stop {sl} / target {tp} vs entry {entry}")
-    exit_worst = sl * (1 - p.slippage) if sig.side is Side.BUY else sl * (1 + p.slippage)
+    tick = inst.tick_size
+    exit_worst = sl * (1 - p.slippage) - tick if sig.side is Side.BUY else sl * (1 + p.slippage) + tick
     per_unit = abs(entry - exit_worst) + (entry + exit_worst) * p.taker_fee
     if equity <= 0:
         return NoTrade("no_equity", f"equity {equity}")
@@ -58,7 +59,7 @@ def size_entry(
     qty_by_loss = p.max_loss_per_trade / per_unit
     # margin + entry fee must fit the budget: qty * entry * (1/lev + fee) <= budget
     qty_by_margin = budget / (entry * (1 / lev_cap + p.taker_fee))
-    qty_by_notional = p.max_notional / entry
+    qty_by_notional = min(p.max_notional, inst.risk_tiers[-1].limit) / entry
     qty = inst.round_qty(min(qty_by_loss, qty_by_margin, qty_by_notional, inst.max_qty))
     if qty < inst.min_qty or qty * entry < inst.min_notional:
         return NoTrade(
@@ -71,6 +72,8 @@ def size_entry(
     else:
         leverage = lev_cap
     leverage = min(leverage, rules.max_leverage_for_value(inst, notional), lev_cap)
+    if rules.check_risk_limit(inst, notional, leverage) is not None:
+        return NoTrade("risk_limit_tier", f"notional {notional} beyond the risk tier allowed at {leverage}x")
     if notional / leverage + notional * p.taker_fee > budget:
         return NoTrade("no_leverage_fits", f"margin {notional / leverage:.4f} > share {budget:.4f} at {leverage}x")
     margin = rules.initial_margin(notional, leverage)

@@ -58,12 +58,12 @@ class Trader:
                 portfolio.roll_day(batch.ts, equity())
                 if self.warmup_batches:
                     self.pipeline.entries_enabled = False
+            if batch.ts // 86_400_000 != portfolio.day:  # before this batch's fills are booked
+                portfolio.roll_day(batch.ts, equity())
             if events:
                 await self.apply(events)
             elif portfolio.positions:
                 self.observe()
-            if batch.ts // 86_400_000 != portfolio.day:
-                portfolio.roll_day(batch.ts, equity())
             if self.kill_pending:
                 await self.trip()
             if warm_left:

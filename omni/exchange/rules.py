@@ -182,6 +182,11 @@ def check_risk_limit(inst: Instrument, new_value: Decimal, leverage: Decimal) ->
     """A position may not grow beyond the largest tier whose max leverage admits ``leverage``."""
     allowed = inst.max_value_for_leverage(leverage)
     if new_value > allowed:
+        if new_value > inst.risk_tiers[-1].limit:
+            return Reject(
+                POSITION_ABOVE_RISK_LIMIT,
+                f"Order placement failed as your position may exceed the max limit {inst.risk_tiers[-1].limit}",
+            )
         lower = max_leverage_for_value(inst, new_value)
         return Reject(
             POSITION_ABOVE_RISK_LIMIT,

@@ -74,7 +74,8 @@ class Portfolio:
 
     def apply(self, event: Event) -> Trade | None:
         """Fold one venue event in; returns the trade it closed, if any."""
-        if isinstance(event, OrderFilled):
+        kind = type(event)
+        if kind is OrderFilled:
             f = event.fill
             self.roll_day(f.ts)  # a new day starts before this fill's fee is booked
             self.realised += f.realised_pnl
@@ -91,21 +92,21 @@ class Portfolio:
             trade.fees += fee
             if f.stop_kind is not None:
                 trade.exit_reason = f.stop_kind.value
-        elif isinstance(event, FundingPaid):
+        elif kind is PositionChanged:
+            return self._position(event)
+        elif kind is FundingPaid:
             self.roll_day(event.fill.ts)
             self.funding += event.fill.fee
             trade = self.open_trades.get(event.fill.symbol)
             if trade is not None:
                 trade.funding += event.fill.fee
-        elif isinstance(event, Liquidated):
+        elif kind is Liquidated:
             self.roll_day(event.fill.ts)
             self.realised += event.fill.realised_pnl
             trade = self.open_trades.get(event.fill.symbol)
             if trade is not None:
                 trade.realised += event.fill.realised_pnl
                 trade.exit_reason = "Liquidation"
-        elif isinstance(event, PositionChanged):
-            return self._position(event)
         return None
 
     def _open(self, symbol: str, side: Side, ts: int) -> Trade:

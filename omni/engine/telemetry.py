@@ -3,8 +3,10 @@ periodic ``summary`` with the brief's six metrics. Numbers are exact decimal str
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from omni.core.pipeline import Decision
 from omni.core.portfolio import Portfolio, Trade
@@ -31,48 +33,62 @@ class Telemetry:
         self.orders = 0
         self.rejects = 0
         self.decisions: dict[str, int] = {}
+        # info lines are skipped (not just filtered) when the level is above info: the hot path stays cheap
+        self._info = _info_enabled(log)
 
     def event(self, ev: Event) -> None:
-        log = self.log
-        if isinstance(ev, OrderFilled):
-            f = ev.fill
-            log.info(
-                "fill",
-                symbol=f.symbol,
-                order_id=f.order_id,
-                client_id=f.client_id,
-                exec_id=f.exec_id,
-                side=f.side,
-                qty=f.qty,
-                price=f.price,
-                fee=f.fee,
-                maker=f.is_maker,
-                realised_pnl=f.realised_pnl,
-                stop=f.stop_kind,
-                ts=f.ts,
-            )
-        elif isinstance(ev, OrderAccepted):
-            o = ev.order
-            self.orders += 1
-            log.info(
-                "order",
-                symbol=o.symbol,
-                order_id=o.order_id,
-                client_id=o.client_id,
-                side=o.side,
-                qty=o.qty,
-                type=o.order_type,
-                price=o.price,
-                reduce_only=o.reduce_only,
-                take_profit=o.take_profit,
-                stop_loss=o.stop_loss,
-                ts=ev.ts,
-            )
-        elif isinstance(ev, OrderRejected):
-            self.rejects += 1
-            log.warning("reject", symbol=ev.symbol, client_id=ev.client_id, code=ev.code, message=ev.message, ts=ev.ts)
-        elif isinstance(ev, OrderCancelled):
-            log.info(
+        """Log one venue event (one line per order, fill, reject, funding, liquidation, position)."""
+        handler = self._handlers.get(type(ev))
+        if handler is not None:
+            handler(self, ev)
+
+    def _fill(self, ev: OrderFilled) -> None:
+        if not self._info:
+            return
+        f = ev.fill
+        self.log.info(
+            "fill",
+            symbol=f.symbol,
+            order_id=f.order_id,
+            client_id=f.client_id,
+            exec_id=f.exec_id,
+            side=f.side,
+            qty=f.qty,
+            price=f.price,
+            fee=f.fee,
+            maker=f.is_maker,
+            realised_pnl=f.realised_pnl,
+            stop=f.stop_kind,
+            ts=f.ts,
+        )
+
+    def _accepted(self, ev: OrderAccepted) -> None:
+        self.orders += 1
+        if not self._info:
+            return
+        o = ev.order
+        self.log.info(
+            "order",
+            symbol=o.symbol,
+            order_id=o.order_id,
+            client_id=o.client_id,
+            side=o.side,
+            qty=o.qty,
+            type=o.order_type,
+            price=o.price,
+            reduce_only=o.reduce_only,
+            take_profit=o.take_profit,
+            stop_loss=o.stop_loss,
+            ts=ev.ts,
+        )
+
+    def _rejected(self, ev: OrderRejected) -> None:
+        self.rejects += 1
+        self.log.warning("reject", symbol=ev.symbol, client_id=ev.client_id, code=ev.code, message=ev.message, ts=ev.ts)
+
+    def _cancelled(self, ev: OrderCancelled) -> None:
+        if self._info:
+            self.log.info(
                 "cancel",
                 symbol=ev.order.symbol,
                 order_id=ev.order.order_id,
@@ -80,9 +96,11 @@ class Telemetry:
                 reason=ev.reason,
                 ts=ev.ts,
             )
-        elif isinstance(ev, FundingPaid):
+
+    def _funding(self, ev: FundingPaid) -> None:
+        if self._info:
             f = ev.fill
-            log.info(
+            self.log.info(
                 "funding",
                 symbol=f.symbol,
                 exec_id=f.exec_id,
@@ -93,42 +111,60 @@ class Telemetry:
                 paid=f.fee,
                 ts=f.ts,
             )
-        elif isinstance(ev, Liquidated):
-            f = ev.fill
-            log.warning(
-                "liquidation",
-                symbol=f.symbol,
-                order_id=f.order_id,
-                exec_id=f.exec_id,
-                size=f.qty,
-                liq_price=ev.liq_price,
-                mark=ev.mark_price,
-                bust_price=f.price,
-                realised_pnl=f.realised_pnl,
-                ts=f.ts,
+
+    def _liquidated(self, ev: Liquidated) -> None:
+        f = ev.fill
+        self.log.warning(
+            "liquidation",
+            symbol=f.symbol,
+            order_id=f.order_id,
+            exec_id=f.exec_id,
+            size=f.qty,
+            liq_price=ev.liq_price,
+            mark=ev.mark_price,
+            bust_price=f.price,
+            realised_pnl=f.realised_pnl,
+            ts=f.ts,
+        )
+
+    def _position(self, ev: PositionChanged) -> None:
+        if not self._info:
+            return
+        p = ev.position
+        if p is None:
+            self.log.info("position", symbol=ev.symbol, size="0", ts=ev.ts)
+        else:
+            self.log.info(
+                "position",
+                symbol=ev.symbol,
+                side=p.side,
+                size=p.size,
+                entry=p.entry_price,
+                leverage=p.leverage,
+                margin=p.margin,
+                liq_price=p.liq_price,
+                stop_loss=p.stop_loss,
+                take_profit=p.take_profit,
+                ts=ev.ts,
             )
-        elif isinstance(ev, PositionChanged):
-            p = ev.position
-            if p is None:
-                log.info("position", symbol=ev.symbol, size="0", ts=ev.ts)
-            else:
-                log.info(
-                    "position",
-                    symbol=ev.symbol,
-                    side=p.side,
-                    size=p.size,
-                    entry=p.entry_price,
-                    leverage=p.leverage,
-                    margin=p.margin,
-                    liq_price=p.liq_price,
-                    stop_loss=p.stop_loss,
-                    take_profit=p.take_profit,
-                    ts=ev.ts,
-                )
-        elif isinstance(ev, StopRejected):
-            log.error("stop_rejected", symbol=ev.symbol, code=ev.code, message=ev.message, ts=ev.ts)
+
+    def _stop_rejected(self, ev: StopRejected) -> None:
+        self.log.error("stop_rejected", symbol=ev.symbol, code=ev.code, message=ev.message, ts=ev.ts)
+
+    _handlers: ClassVar[dict[type, Callable[[Telemetry, Any], None]]] = {
+        OrderFilled: _fill,
+        OrderAccepted: _accepted,
+        OrderRejected: _rejected,
+        OrderCancelled: _cancelled,
+        FundingPaid: _funding,
+        Liquidated: _liquidated,
+        PositionChanged: _position,
+        StopRejected: _stop_rejected,
+    }
 
     def trade_closed(self, t: Trade) -> None:
+        if not self._info:
+            return
         self.log.info(
             "trade",
             symbol=t.symbol,
@@ -193,6 +229,13 @@ class Telemetry:
             "targets": self.targets,
         }
         return out
+
+
+def _info_enabled(log: Any) -> bool:
+    try:
+        return bool(log.is_enabled_for(logging.INFO))
+    except AttributeError:  # a logger without level introspection: assume everything is logged
+        return True
 
 
 def jsonable(summary: dict[str, Any]) -> dict[str, Any]:

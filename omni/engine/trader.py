@@ -94,13 +94,14 @@ class Trader:
             closed = portfolio.apply(ev)
             if closed is not None:
                 self.telemetry.trade_closed(closed)
-            if isinstance(ev, PositionChanged):
+            kind = type(ev)
+            if kind is PositionChanged:
                 self.guard.settle(ev.symbol)
                 if ev.position is not None and ev.position.stop_loss is None:
                     unprotected.append(ev.position)
                 elif ev.position is None:
                     self.executor.planned_stop.pop(ev.symbol, None)
-            elif isinstance(ev, OrderRejected | StopRejected):
+            elif kind is OrderRejected or kind is StopRejected:
                 self.guard.settle(ev.symbol)
         for pos in unprotected:
             if pos.symbol in portfolio.positions and portfolio.positions[pos.symbol].stop_loss is None:

@@ -139,6 +139,7 @@ class MatchingEngine:
         self.slippage = float(slippage_bps) / 10_000.0
         self.default_leverage = default_leverage
         self._bar: dict[str, Bar] = {}
+        self._last_dec: dict[str, tuple[Bar, Decimal]] = {}  # last close as an exact tick, per bar
         self._pos: dict[str, _Pos] = {}
         self._resting: dict[str, dict[str, _Resting]] = {}
         self._leverage: dict[str, Decimal] = {}
@@ -152,7 +153,12 @@ class MatchingEngine:
         bar = self._bar.get(symbol)
         if bar is None:
             return None
-        return self.instruments[symbol].round_price(bar.close)
+        cached = self._last_dec.get(symbol)
+        if cached is not None and cached[0] is bar:
+            return cached[1]
+        price = self.instruments[symbol].round_price(bar.close)
+        self._last_dec[symbol] = (bar, price)
+        return price
 
     def leverage(self, symbol: str) -> Decimal:
         return self._leverage.get(symbol, min(self.default_leverage, self.instruments[symbol].max_leverage))

@@ -1,0 +1,44 @@
+"""The command line as a user meets it: help, check-config exit codes and messages."""
+
+from __future__ import annotations
+
+from tests.integration.conftest import REPO, run_omni
+
+
+def test_help_lists_every_command(tmp_path):
+    run = run_omni(["--help"], tmp_path)
+    assert run.returncode == 0
+
+
+def test_check_config_accepts_the_default_file(tmp_path):
+    run = run_omni(["check-config", str(REPO / "config" / "default.yaml")], tmp_path)
+    assert run.returncode == 0
+
+
+def test_check_config_reports_every_error_with_path_value_and_allowed(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("capital_usdt: -1\nrisk:\n  max_concurent_trades: 5\nvenue:\n  name: binance\n")
+    run = run_omni(["check-config", str(bad)], tmp_path)
+    assert run.returncode == 2
+    err = run.stderr
+    assert "capital_usdt" in err and "-1" in err
+    assert "risk.max_concurent_trades" in err and "max_concurrent_trades" in err  # names the allowed keys
+    assert "venue.name" in err and "binance" in err and "bybit-testnet" in err
+
+
+def test_check_config_missing_file_is_exit_2(tmp_path):
+    run = run_omni(["check-config", str(tmp_path / "nope.yaml")], tmp_path)
+    assert run.returncode == 2 and "no such file" in run.stderr
+
+
+def test_run_with_a_bad_config_exits_2_before_trading(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("risk:\n  max_leverage: 500\n")
+    run = run_omni(["run", "--config", str(bad), "--speed", "max", "--duration", "600"], tmp_path)
+    assert run.returncode == 2 and "risk.max_leverage" in run.stderr
+    assert run.events == []
+
+
+def test_bad_env_override_names_the_variable(tmp_path):
+    run = run_omni(["run", "--speed", "max", "--duration", "600"], tmp_path, OMNI_RISK__MAX_CONCURRENT_TRADES="many")
+    assert run.returncode == 2 and "OMNI_RISK__MAX_CONCURRENT_TRADES" in run.stderr

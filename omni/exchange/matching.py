@@ -52,7 +52,7 @@ from omni.domain.orders import (
     StopKind,
     TimeInForce,
 )
-from omni.exchange import rules
+from omni.exchange import intrabar, rules
 from omni.exchange.rules import Reject
 
 _EMPTY: tuple[Event, ...] = ()
@@ -328,12 +328,12 @@ class MatchingEngine:
         if book:
             self._fill_resting(sym, book, bar, now, events)
         pos = self._pos.get(sym)
-        if pos is not None and (bar.high >= pos.tp_f if pos.side is Side.BUY else bar.low <= pos.tp_f):
-            inst = self.instruments[sym]
-            gap = bar.open >= pos.tp_f if pos.side is Side.BUY else bar.open <= pos.tp_f
-            trigger = bar.open if gap else pos.tp_f
-            price = rules.slipped_price(inst, pos.side.opposite, trigger, self.slippage, bar.low, bar.high)
-            self._stop_fill(inst, pos, price, StopKind.TAKE_PROFIT, now, events)
+        if pos is not None and pos.tp is not None:
+            trigger = intrabar.favourable_hit(pos.side is Side.BUY, bar.open, bar.high, bar.low, pos.tp_f)
+            if trigger is not None:
+                inst = self.instruments[sym]
+                price = rules.slipped_price(inst, pos.side.opposite, trigger, self.slippage, bar.low, bar.high)
+                self._stop_fill(inst, pos, price, StopKind.TAKE_PROFIT, now, events)
         return events
 
     def on_funding(self, funding: Funding) -> list[Event] | tuple[Event, ...]:
@@ -491,19 +491,14 @@ class MatchingEngine:
 
     def _adverse(self, sym: str, pos: _Pos, bar: Bar, now: int, events: list[Event]) -> None:
         """The adverse path of a bar reached the position's first adverse level (SL or liquidation)."""
-        long = pos.side is Side.BUY
-        liq_f = float(pos.liq)
         sl_f = float(pos.sl) if pos.sl is not None else None
-        liq_first = sl_f is None or (liq_f >= sl_f if long else liq_f <= sl_f)
-        gap_liq = bar.open <= liq_f if long else bar.open >= liq_f
-        if liq_first or gap_liq:
+        kind, trigger = intrabar.adverse_hit(pos.side is Side.BUY, bar.open, bar.high, bar.low, sl_f, float(pos.liq))
+        if kind == intrabar.LIQUIDATION:
             self._liquidate(sym, pos, bar, now, events)
-            return
-        inst = self.instruments[sym]
-        gap = bar.open <= sl_f if long else bar.open >= sl_f  # type: ignore[operator]
-        trigger = bar.open if gap else sl_f
-        price = rules.slipped_price(inst, pos.side.opposite, trigger, self.slippage, bar.low, bar.high)  # type: ignore[arg-type]
-        self._stop_fill(inst, pos, price, StopKind.STOP_LOSS, now, events)
+        elif kind == intrabar.STOP_LOSS:
+            inst = self.instruments[sym]
+            price = rules.slipped_price(inst, pos.side.opposite, trigger, self.slippage, bar.low, bar.high)
+            self._stop_fill(inst, pos, price, StopKind.STOP_LOSS, now, events)
 
     def _stop_fill(
         self, inst: Instrument, pos: _Pos, price: Decimal, kind: StopKind, now: int, events: list[Event]

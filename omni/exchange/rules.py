@@ -14,6 +14,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_UP, Decim
 
 from omni.domain.instrument import ONE, ZERO, Instrument, RiskTier
 from omni.domain.orders import OrderIntent, OrderType, Side
+from omni.exchange import intrabar
 
 MONEY = Decimal("0.00000001")
 
@@ -199,10 +200,9 @@ def check_risk_limit(inst: Instrument, new_value: Decimal, leverage: Decimal) ->
 def slipped_price(inst: Instrument, side: Side, price: float, slippage: float, low: float, high: float) -> Decimal:
     """Fill price of a taker order: ``price`` moved ``slippage`` (fraction) against ``side``, kept inside
     the bar's [low, high], then rounded to the tick against the taker."""
+    p = intrabar.slip(side is Side.BUY, price, slippage, low, high)
     if side is Side.BUY:
-        p = min(price * (1.0 + slippage), high)
         return inst.price_up(p)
-    p = max(price * (1.0 - slippage), low)
     return max(inst.price_down(p), inst.tick_size)
 
 

@@ -82,11 +82,10 @@ class RiskConfig(_Model):
 class StrategyConfig(_Model):
     timeframes: list[Timeframe] = Field(default_factory=lambda: ["1m", "3m", "5m"], min_length=1)
     dynamic_leverage: bool = Field(True, description="Size leverage per trade instead of using the cap.")
-    entry_timeframe: Timeframe = Field("1m", validate_default=True, description="One of timeframes.")
-    lookback_bars: int = Field(20, ge=5, le=500, description="Breakout lookback, bars.")
+    breakout_bars: int = Field(20, ge=5, le=500, description="Breakout channel, bars.")
     atr_bars: int = Field(14, ge=2, le=200, description="ATR period, bars.")
     stop_atr: Decimal = Field(Decimal("1.5"), gt=0, description="Stop-loss distance, ATRs.")
-    take_profit_atr: Decimal = Field(Decimal("3.0"), gt=0, description="Take-profit distance, ATRs.")
+    take_profit_atr: Decimal = Field(Decimal("4.0"), gt=0, description="Take-profit distance, ATRs.")
 
     @field_validator("timeframes")
     @classmethod
@@ -95,13 +94,38 @@ class StrategyConfig(_Model):
             raise ValueError("timeframes must not repeat")
         return v
 
-    @field_validator("entry_timeframe")
-    @classmethod
-    def _entry_in_timeframes(cls, v: str, info: ValidationInfo) -> str:
-        tfs = info.data.get("timeframes")
-        if tfs is not None and v not in tfs:
-            raise ValueError(f"must be one of strategy.timeframes {tfs}")
-        return v
+
+class ScannerConfig(_Model):
+    min_history_bars: int = Field(60, ge=10, le=10_000, description="Bars of a timeframe before trading it.")
+    volatility_bars: int = Field(30, ge=5, le=1000, description="Realised volatility window, bars.")
+    turnover_bars: int = Field(60, ge=5, le=1000, description="Turnover window, bars.")
+    min_turnover_usdt: Decimal = Field(Decimal("10000"), ge=0, description="Average turnover per bar, USDT.")
+    halted_bars: int = Field(5, ge=1, le=1000, description="Zero-volume bars in a row that mean halted.")
+    max_candidates_per_bar: int = Field(20, ge=1, le=1000, description="Candidates evaluated per bar close.")
+    blacklist: list[str] = Field(default_factory=list, description="Symbols never traded.")
+
+
+class SizerConfig(_Model):
+    liq_buffer_pct: Decimal = Field(Decimal("0.5"), ge=0, le=50, description="Liq beyond SL by this % of entry.")
+    expected_hold_minutes: int = Field(30, ge=1, le=100_000, description="For the expected funding, minutes.")
+
+
+class CompoundConfig(_Model):
+    fraction_per_trade: Decimal = Field(Decimal("0.5"), gt=0, le=1, description="Margin share of equity.")
+    max_margin_per_trade_usdt: Decimal | None = Field(None, gt=0, description="Absolute cap, USDT; null = none.")
+
+
+class GhostConfig(_Model):
+    windows: int = Field(240, ge=10, le=100_000, description="Recent entry bars replayed.")
+    max_hold_bars: int = Field(60, ge=1, le=10_000, description="Replay horizon per window, bars.")
+    min_samples: int = Field(30, ge=1, le=100_000, description="Fewer windows than this: veto.")
+    confidence: float = Field(0.99, gt=0.5, lt=1, allow_inf_nan=False, description="One-sided bound level.")
+    min_ev_lower_usdt: Decimal = Field(Decimal("0"), description="Veto when the EV lower bound is below this.")
+    min_win_prob_lower: float = Field(0.0, ge=0, le=1, allow_inf_nan=False, description="Wilson lower bound.")
+
+
+class PacerConfig(_Model):
+    spacing: bool = Field(True, description="Space entries at seconds_left_in_day / trades_left.")
 
 
 class FeesConfig(_Model):
@@ -164,6 +188,14 @@ class EngineConfig(_Model):
     max_task_restarts: int = Field(5, ge=0, le=100, description="Restarts of a failed task before giving up.")
     restart_backoff_s: float = Field(0.5, gt=0, le=60, allow_inf_nan=False, description="Doubles, seconds.")
     shutdown_timeout_s: float = Field(4.0, ge=0.1, le=30, allow_inf_nan=False, description="Seconds.")
+    state_dir: Path = Field(
+        Path("omni-state"), validate_default=True, description="Latched state (kill switch); relative to the cwd."
+    )
+
+    @field_validator("state_dir")
+    @classmethod
+    def _state_abs(cls, v: Path) -> Path:
+        return _absolute(v)
 
 
 class TelemetryConfig(_Model):
@@ -179,6 +211,11 @@ class Config(_Model):
     targets: TargetsConfig = Field(default_factory=TargetsConfig, description="Pacing targets, not promises.")
     risk: RiskConfig = Field(default_factory=RiskConfig, description="Hard risk limits.")
     strategy: StrategyConfig = Field(default_factory=StrategyConfig, description="Signal parameters.")
+    scanner: ScannerConfig = Field(default_factory=ScannerConfig, description="Asset scanner filters.")
+    sizer: SizerConfig = Field(default_factory=SizerConfig, description="Leverage sizer.")
+    compound: CompoundConfig = Field(default_factory=CompoundConfig, description="Compound controller.")
+    ghost: GhostConfig = Field(default_factory=GhostConfig, description="Pre-trade simulator.")
+    pacer: PacerConfig = Field(default_factory=PacerConfig, description="Entry pacing.")
     fees: FeesConfig = Field(default_factory=FeesConfig, description="Fee rates (fractions).")
     venue: VenueConfig = Field(default_factory=VenueConfig, description="Order destination.")
     sim: SimConfig = Field(default_factory=SimConfig, description="Simulated exchange parameters.")

@@ -29,31 +29,72 @@ def small_alt() -> Instrument:
     return Instrument("ALTUSDT", D("0.0001"), D(1), D(1), D(1_000_000), D(25), tiers)
 
 
-def bar(symbol: str = "BTCUSDT", ts: int = T0, o: float = 20000, h: float | None = None, low: float | None = None,
-        c: float | None = None, v: float = 1.0) -> Bar:
+def bar(
+    symbol: str = "BTCUSDT",
+    ts: int = T0,
+    o: float = 20000,
+    h: float | None = None,
+    low: float | None = None,
+    c: float | None = None,
+    v: float = 1.0,
+) -> Bar:
     c = o if c is None else c
     h = max(o, c) if h is None else h
     low = min(o, c) if low is None else low
     return Bar(symbol, ts, float(o), float(h), float(low), float(c), v)
 
 
-def engine(*instruments: Instrument, balance: str = "10000", slippage_bps: str = "0", price: float = 20000,
-           taker: str = "0.00055", maker: str = "0.0002") -> MatchingEngine:
+def engine(
+    *instruments: Instrument,
+    balance: str = "10000",
+    slippage_bps: str = "0",
+    price: float = 20000,
+    taker: str = "0.00055",
+    maker: str = "0.0002",
+) -> MatchingEngine:
     """A matching engine with one bar already seen per instrument at ``price``."""
     insts = instruments or (btc(),)
-    eng = MatchingEngine({i.symbol: i for i in insts}, balance=D(balance), taker_fee=D(taker), maker_fee=D(maker),
-                         slippage_bps=D(slippage_bps))
+    eng = MatchingEngine(
+        {i.symbol: i for i in insts},
+        balance=D(balance),
+        taker_fee=D(taker),
+        maker_fee=D(maker),
+        slippage_bps=D(slippage_bps),
+    )
     for i in insts:
         eng.on_bar(bar(i.symbol, T0 - 60_000, price))
     return eng
 
 
-def market(side: Side, qty: str, *, cid: str = "c1", symbol: str = "BTCUSDT", tp: str | None = None,
-           sl: str | None = None, reduce_only: bool = False) -> OrderIntent:
-    return OrderIntent(cid, symbol, side, D(qty), reduce_only=reduce_only,
-                       take_profit=D(tp) if tp else None, stop_loss=D(sl) if sl else None)
+def market(
+    side: Side,
+    qty: str,
+    *,
+    cid: str = "c1",
+    symbol: str = "BTCUSDT",
+    tp: str | None = None,
+    sl: str | None = None,
+    reduce_only: bool = False,
+) -> OrderIntent:
+    return OrderIntent(
+        cid,
+        symbol,
+        side,
+        D(qty),
+        reduce_only=reduce_only,
+        take_profit=D(tp) if tp else None,
+        stop_loss=D(sl) if sl else None,
+    )
 
 
-def limit(side: Side, qty: str, price: str, *, cid: str = "l1", symbol: str = "BTCUSDT",
-          tif: TimeInForce = TimeInForce.GTC, reduce_only: bool = False) -> OrderIntent:
+def limit(
+    side: Side,
+    qty: str,
+    price: str,
+    *,
+    cid: str = "l1",
+    symbol: str = "BTCUSDT",
+    tif: TimeInForce = TimeInForce.GTC,
+    reduce_only: bool = False,
+) -> OrderIntent:
     return OrderIntent(cid, symbol, side, D(qty), OrderType.LIMIT, D(price), tif, reduce_only)

@@ -1,7 +1,6 @@
-"""One pass per closed bar: entry rule -> sizing -> risk guard. Plain synchronous calls, no queues.
-
-Returns a ``Decision`` (with its reason) whenever the rule had an idea; the shell logs it and sends the
-approved order. Bars of symbols already in a position still update the rule's state.
+"""The decision pipeline, once per market instant: scanner -> leverage sizer -> pre-trade simulator -> risk
+guard, as plain synchronous calls. Returns one ``Decision`` per evaluated candidate, with its reason and
+numbers; the shell logs them and sends the approved orders.
 """
 
 from __future__ import annotations
@@ -10,26 +9,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from omni.core.bars import BarAggregator
-from omni.core.entry_rule import EntryRule, Signal
+from omni.core import ghost, sizer
+from omni.core.compound import CompoundController
+from omni.core.pacer import Pacer
 from omni.core.portfolio import Portfolio
 from omni.core.risk import Approved, RiskGuard
-from omni.core.sizing import NoTrade, SizingParams, size_entry
+from omni.core.scanner import AssetScanner, Candidate, Tradability
 from omni.domain.instrument import Instrument
-from omni.domain.market import Bar
-from omni.domain.orders import OrderIntent
+from omni.domain.market import MarketBatch
+from omni.domain.orders import OrderIntent, Side
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     symbol: str
     ts: int
-    verdict: str  # "approved" | "refused" | "no_trade"
+    verdict: str  # "approved" | "refused" (risk guard) | "vetoed" (simulator) | "no_trade" (sizer)
     reason: str
     detail: str
-    signal: Signal
-    intent: OrderIntent | None = None
+    candidate: Candidate
+    sized: sizer.Sized | None = None
+    estimate: ghost.GhostEstimate | None = None
     approved: Approved | None = None
+
+    @property
+    def intent(self) -> OrderIntent | None:
+        return None if self.sized is None else self.sized.intent
 
 
 class ClientIds:
@@ -44,50 +49,135 @@ class ClientIds:
         return f"{self.run_id}-{self.seq:07d}"
 
 
+@dataclass(frozen=True, slots=True)
+class PipelineParams:
+    sizer: sizer.SizerParams
+    ghost: ghost.GhostParams
+    max_candidates: int = 20
+    max_concurrent: int = 10
+    expected_hold_minutes: int = 30
+
+
 class DecisionPipeline:
     def __init__(
         self,
         instruments: dict[str, Instrument],
-        rule: EntryRule,
-        entry_timeframe: int,
-        sizing: SizingParams,
+        scanner: AssetScanner,
+        params: PipelineParams,
+        compound: CompoundController,
+        pacer: Pacer,
         guard: RiskGuard,
         portfolio: Portfolio,
         client_ids: ClientIds,
     ):
         self.instruments = instruments
-        self.rule = rule
-        self.entry_timeframe = entry_timeframe
-        self.sizing = sizing
+        self.scanner = scanner
+        self.params = params
+        self.compound = compound
+        self.pacer = pacer
         self.guard = guard
         self.portfolio = portfolio
         self.client_ids = client_ids
         self.entries_enabled = True
-        self._agg: dict[str, BarAggregator] = {}
+        self.funding_rate: dict[str, float] = {}
+        self._z = ghost.z_for(params.ghost.confidence)
 
-    def on_bar(self, bar: Bar, equity: Callable[[], Decimal], available: Callable[[], Decimal]) -> Decision | None:
-        """Feed one closed 1m bar; returns a decision when the entry rule fired."""
-        if self.entry_timeframe != 1:
-            agg = self._agg.get(bar.symbol)
-            if agg is None:
-                agg = self._agg[bar.symbol] = BarAggregator(self.entry_timeframe)
-            done = agg.update_all(bar)
-            if not done:
-                return None
-            signal = None
-            for bar in done:  # two bars finish at once when a gap ends a bucket: the rule sees both
-                signal = self.rule.on_bar(bar)
-        else:
-            signal = self.rule.on_bar(bar)
-        if signal is None or not self.entries_enabled or bar.symbol in self.portfolio.positions:
-            return None
-        now = bar.ts + bar.minutes * 60_000
-        inst = self.instruments[bar.symbol]
-        eq = equity()
-        sized = size_entry(signal, inst, eq, available(), self.sizing, self.client_ids.next())
-        if isinstance(sized, NoTrade):
-            return Decision(bar.symbol, now, "no_trade", sized.reason, sized.detail, signal)
-        verdict = self.guard.check(sized, inst, inst.round_price(signal.price), self.portfolio, eq)
+    def on_batch(
+        self, batch: MarketBatch, equity: Callable[[], Decimal], available: Callable[[], Decimal]
+    ) -> list[Decision]:
+        """Feed one market instant; returns the decisions taken on the candidates it produced."""
+        update = self.scanner.update
+        breakouts = []
+        for bar in batch.bars:
+            hits = update(bar)
+            if hits:
+                for series, side, beyond in hits:
+                    breakouts.append((bar.symbol, series, side, beyond))
+        for f in batch.fundings:
+            self.funding_rate[f.symbol] = f.rate
+        if not breakouts:
+            return []
+        if not self.entries_enabled:
+            self.scanner.dropped["entries_disabled"] += len(breakouts)
+            return []
+        return self._decide(breakouts, batch.ts, equity(), available())
+
+    def _decide(self, breakouts: list, now: int, equity: Decimal, available: Decimal) -> list[Decision]:
+        p = self.params
+        portfolio = self.portfolio
+        guard = self.guard
+        dropped = self.scanner.dropped
+        budget = self.compound.margin_budget(equity, available)
+        trade = Tradability(budget, p.sizer.leverage_cap)
+        skip = set(portfolio.positions) | guard.pending
+        decisions: list[Decision] = []
+        for c in self.scanner.candidates(breakouts, now, trade, skip)[: p.max_candidates]:
+            if len(portfolio.positions) + len(guard.pending) >= p.max_concurrent:
+                dropped["max_concurrent"] += 1
+                continue
+            if not self.pacer.allows(now, portfolio.trades_today + len(guard.pending)):
+                dropped["pacing"] += 1
+                continue
+            decisions.append(self._evaluate(c, now, equity, budget))
+            if decisions[-1].approved is not None:
+                self.pacer.record_entry(now)
+                available -= decisions[-1].sized.margin  # type: ignore[union-attr]
+                budget = self.compound.margin_budget(equity, available)
+        return decisions
+
+    def _evaluate(self, c: Candidate, now: int, equity: Decimal, budget: Decimal) -> Decision:
+        p = self.params
+        inst = self.instruments[c.symbol]
+        rate = self.funding_rate.get(c.symbol, 0.0)
+        settlements = p.expected_hold_minutes / inst.funding_interval_min
+        sized = sizer.size(
+            inst,
+            c.side,
+            c.entry,
+            c.stop_distance,
+            c.take_profit_distance,
+            budget,
+            p.sizer,
+            self.client_ids.next(),
+            rate,
+            settlements,
+        )
+        if isinstance(sized, sizer.NoFit):
+            return Decision(c.symbol, now, "no_trade", sized.reason, sized.detail, c)
+        est = self.estimate(c, sized, rate)
+        if not est.passed:
+            detail = f"p={est.p:.3f} (>= {est.p_lower:.3f}) ev={est.ev:.4f} (>= {est.ev_lower:.4f}) n={est.n}"
+            return Decision(c.symbol, now, "vetoed", est.reason, detail, c, sized, est)
+        verdict = self.guard.check(sized.intent, inst, sized.entry, self.portfolio, equity)
         if isinstance(verdict, Approved):
-            return Decision(bar.symbol, now, "approved", "ok", signal.reason, signal, sized, verdict)
-        return Decision(bar.symbol, now, "refused", verdict.reason, verdict.detail, signal, sized)
+            return Decision(c.symbol, now, "approved", "ok", f"score {c.score:.2f}", c, sized, est, verdict)
+        return Decision(c.symbol, now, "refused", verdict.reason, verdict.detail, c, sized, est)
+
+    def estimate(self, c: Candidate, sized: sizer.Sized, funding_rate: float) -> ghost.GhostEstimate:
+        """Run the pre-trade simulator for a sized candidate on its own history (walk-forward)."""
+        s = c.series
+        e = float(sized.entry)
+        intent = sized.intent
+        long = c.side is Side.BUY
+        stop_frac = abs(e - float(intent.stop_loss)) / e  # type: ignore[arg-type]
+        tp_frac = abs(float(intent.take_profit) - e) / e  # type: ignore[arg-type]
+        liq_frac = abs(e - float(sized.liq_price)) / e
+        notional = float(intent.qty) * e
+        inst = self.instruments[c.symbol]
+        per_bar = funding_rate * (1.0 if long else -1.0) * c.timeframe / inst.funding_interval_min
+        return ghost.simulate(
+            s.opens,
+            s.highs,
+            s.lows,
+            s.closes,
+            len(s),
+            long,
+            stop_frac,
+            tp_frac,
+            liq_frac,
+            notional,
+            float(sized.margin),
+            per_bar,
+            self.params.ghost,
+            self._z,
+        )

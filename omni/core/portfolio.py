@@ -25,6 +25,7 @@ class Trade:
     fees: Decimal = ZERO
     funding: Decimal = ZERO
     exit_reason: str = ""
+    client_id: str = ""  # the entry order's link id
 
     @property
     def net(self) -> Decimal:
@@ -84,6 +85,7 @@ class Portfolio:
             fee = f.fee
             if trade is None:
                 trade = self._open(f.symbol, f.side, f.ts)
+                trade.client_id = f.client_id
             elif 0 < f.closed_qty < f.qty:  # a flip: the opening leg's share of the fee belongs to the new trade
                 opening_fee = (fee * (f.qty - f.closed_qty) / f.qty).quantize(MONEY)
                 self._carry_fee[f.symbol] = opening_fee

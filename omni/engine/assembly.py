@@ -10,11 +10,14 @@ from typing import Any
 
 from omni.clock import VirtualClock
 from omni.config import Config
-from omni.core.entry_rule import BreakoutRule
-from omni.core.pipeline import ClientIds, DecisionPipeline
+from omni.core.compound import CompoundController
+from omni.core.ghost import GhostParams
+from omni.core.pacer import Pacer
+from omni.core.pipeline import ClientIds, DecisionPipeline, PipelineParams
 from omni.core.portfolio import Portfolio
 from omni.core.risk import Limits, RiskGuard
-from omni.core.sizing import SizingParams
+from omni.core.scanner import AssetScanner, ScannerParams
+from omni.core.sizer import SizerParams
 from omni.domain.instrument import Instrument
 from omni.domain.market import parse_timeframe
 from omni.engine.executor import Executor
@@ -93,9 +96,7 @@ def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, kill_swi
         slippage_bps=slippage_bps,
     )
     speed = None if cfg.market.speed == "max" else float(cfg.market.speed)
-    s = cfg.strategy
-    tf = parse_timeframe(s.entry_timeframe)
-    warmup = (max(s.lookback_bars, s.atr_bars) + 1) * tf  # 1m batches until the entry rule can fire
+    warmup = warmup_batches(cfg)
     venue = SimVenue(source, matching, clock, speed=speed, warmup_batches=warmup)
     portfolio = Portfolio(cfg.capital_usdt)
     r = cfg.risk
@@ -111,24 +112,65 @@ def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, kill_swi
         slip,
     )
     guard = RiskGuard(limits, kill_switch)
-    rule = BreakoutRule(s.lookback_bars, s.atr_bars, float(s.stop_atr), float(s.take_profit_atr), tf)
-    sizing = SizingParams(
+    st, sc, g = cfg.strategy, cfg.scanner, cfg.ghost
+    timeframes = tuple(sorted(parse_timeframe(t) for t in st.timeframes))
+    scanner = AssetScanner(
+        instruments,
+        ScannerParams(
+            timeframes=timeframes,
+            breakout_bars=st.breakout_bars,
+            atr_bars=st.atr_bars,
+            volatility_bars=sc.volatility_bars,
+            turnover_bars=sc.turnover_bars,
+            min_history_bars=sc.min_history_bars,
+            min_turnover_usdt=float(sc.min_turnover_usdt),
+            halted_bars=sc.halted_bars,
+            stop_atr=float(st.stop_atr),
+            take_profit_atr=float(st.take_profit_atr),
+            history_bars=max(2000, g.windows + g.max_hold_bars + 10),
+            blacklist=frozenset(sc.blacklist),
+        ),
+    )
+    sizer_params = SizerParams(
+        cfg.targets.min_net_profit_usdt,
         r.max_loss_per_trade_usdt,
         r.max_leverage,
         r.max_position_notional_usdt,
-        r.max_concurrent_trades,
         cfg.fees.taker,
         slip,
-        s.dynamic_leverage,
+        cfg.sizer.liq_buffer_pct / 100,
+        st.dynamic_leverage,
     )
+    ghost_params = GhostParams(
+        g.windows,
+        g.max_hold_bars,
+        g.min_samples,
+        g.confidence,
+        float(g.min_ev_lower_usdt),
+        g.min_win_prob_lower,
+        float(slip),
+        float(cfg.fees.taker),
+    )
+    params = PipelineParams(
+        sizer_params, ghost_params, sc.max_candidates_per_bar, r.max_concurrent_trades, cfg.sizer.expected_hold_minutes
+    )
+    compound = CompoundController(cfg.compound.fraction_per_trade, cfg.compound.max_margin_per_trade_usdt)
+    pacer = Pacer(cfg.targets.trades_per_day, cfg.pacer.spacing)
     client_ids = ClientIds("omni" + secrets.token_hex(4))
-    pipeline = DecisionPipeline(instruments, rule, tf, sizing, guard, portfolio, client_ids)
+    pipeline = DecisionPipeline(instruments, scanner, params, compound, pacer, guard, portfolio, client_ids)
     targets = {"trades_per_day": cfg.targets.trades_per_day, "min_net_profit_usdt": cfg.targets.min_net_profit_usdt}
     telemetry = Telemetry(log, portfolio, targets)
     executor = Executor(venue, guard, portfolio, client_ids, log, r.max_loss_per_trade_usdt)
     duration_ms = None if duration_s is None else int(duration_s * 1000)
     trader = Trader(venue, pipeline, portfolio, guard, executor, telemetry, log, duration_ms, warmup)
     return Assembly(cfg, venue, portfolio, guard, pipeline, executor, telemetry, trader, info)
+
+
+def warmup_batches(cfg: Config) -> int:
+    """1m batches before every timeframe has the history the scanner and the simulator need."""
+    tfs = [parse_timeframe(t) for t in cfg.strategy.timeframes]
+    need = max(cfg.scanner.min_history_bars, cfg.ghost.min_samples + cfg.ghost.max_hold_bars + 1)
+    return need * max(tfs)
 
 
 def _with_min_notional(inst: Instrument, min_notional: Decimal) -> Instrument:

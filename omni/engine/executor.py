@@ -43,6 +43,11 @@ class Executor:
         if not isinstance(approved, Approved):
             raise TypeError(f"executor accepts only risk-approved orders, got {type(approved).__name__}")
         intent = approved.intent
+        if not intent.reduce_only and self.guard.kill_switch is not None:
+            # approved before the kill switch tripped (e.g. earlier in the same batch): stale, never sent
+            self.guard.settle(intent.symbol)
+            self.log.warning("entry_dropped_kill_switch", symbol=intent.symbol, client_id=intent.client_id)
+            return []
         lev = intent.leverage
         if lev is not None and not intent.reduce_only and self._leverage.get(intent.symbol) != lev:
             reject = await self.venue.set_leverage(intent.symbol, lev)

@@ -179,23 +179,44 @@ class Telemetry:
         )
 
     def decision(self, d: Decision) -> None:
-        self.decisions[d.reason] = self.decisions.get(d.reason, 0) + 1
-        intent = d.intent
-        self.log.info(
-            "decision",
-            symbol=d.symbol,
-            verdict=d.verdict,
-            reason=d.reason,
-            detail=d.detail,
-            side=d.signal.side,
-            timeframe=f"{d.signal.timeframe}m",
-            client_id=intent.client_id if intent else None,
-            qty=intent.qty if intent else None,
-            leverage=intent.leverage if intent else None,
-            stop_loss=intent.stop_loss if intent else None,
-            take_profit=intent.take_profit if intent else None,
-            ts=d.ts,
-        )
+        """One canonical line per evaluated candidate: verdict, reason and the numbers behind it."""
+        key = d.verdict if d.verdict == "approved" else f"{d.verdict}:{d.reason}"
+        self.decisions[key] = self.decisions.get(key, 0) + 1
+        if not self._info:
+            return
+        c, sized, est = d.candidate, d.sized, d.estimate
+        fields: dict[str, Any] = {
+            "symbol": d.symbol,
+            "verdict": d.verdict,
+            "reason": d.reason,
+            "detail": d.detail,
+            "side": c.side,
+            "timeframe": f"{c.timeframe}m",
+            "score": round(c.score, 3),
+            "ts": d.ts,
+        }
+        if sized is not None:
+            i = sized.intent
+            fields.update(
+                client_id=i.client_id,
+                qty=i.qty,
+                entry=sized.entry,
+                leverage=i.leverage,
+                stop_loss=i.stop_loss,
+                take_profit=i.take_profit,
+                liq_price=sized.liq_price,
+                net_at_tp=sized.net_at_tp,
+                loss_at_sl=sized.loss_at_sl,
+            )
+        if est is not None:
+            fields.update(
+                p=round(est.p, 4),
+                p_lower=round(est.p_lower, 4),
+                ev=round(est.ev, 6),
+                ev_lower=round(est.ev_lower, 6),
+                n=est.n,
+            )
+        self.log.info("decision", **fields)
 
     def summary(
         self, *, capital_start: Decimal, capital: Decimal, equity: Decimal, now: int, kill_switch: str | None

@@ -38,25 +38,28 @@ class Trader:
         self.duration_ms = duration_ms
         self.warmup_batches = warmup_batches  # batches that only warm the indicators up: no entries
         self.end_ts: int | None = None
+        self._started = False
+        self._warm_left = warmup_batches
         self.bars = 0
         self.finished = False  # the market ended (data exhausted or --duration reached)
         self.kill_pending = False
 
     async def run(self, stop: asyncio.Event) -> None:
-        pipeline_on_bar = self.pipeline.on_bar
+        """Consume the venue stream until it ends, ``stop`` is set or the duration is reached. Safe to call
+        again after a crash: it resumes where it was (duration, warm-up) after reconciling with the venue."""
+        on_batch = self.pipeline.on_batch
         equity = self.venue.equity
         available = self.venue.available
         portfolio = self.portfolio
-        end_ts = None
-        first = True
-        warm_left = self.warmup_batches
+        if self._started:
+            await self.reconcile()
         async for batch, events in self.venue.stream(stop):
-            if first:
-                first = False
+            if not self._started:
+                self._started = True
                 if self.duration_ms is not None:  # market time from the open of the first bar
-                    end_ts = self.end_ts = batch.ts - 60_000 + self.duration_ms
+                    self.end_ts = batch.ts - 60_000 + self.duration_ms
                 portfolio.roll_day(batch.ts, equity())
-                if self.warmup_batches:
+                if self._warm_left:
                     self.pipeline.entries_enabled = False
             if batch.ts // 86_400_000 != portfolio.day:  # before this batch's fills are booked
                 portfolio.roll_day(batch.ts, equity())
@@ -66,24 +69,35 @@ class Trader:
                 self.observe()
             if self.kill_pending:
                 await self.trip()
-            if warm_left:
-                warm_left -= 1
-                if warm_left == 0:
+            if self._warm_left:
+                self._warm_left -= 1
+                if self._warm_left == 0:
                     self.pipeline.entries_enabled = not stop.is_set() and self.guard.kill_switch is None
                     self.log.info("warmup_done", batches=self.warmup_batches, market_ts=batch.ts)
             self.bars += len(batch.bars)
-            for bar in batch.bars:
-                decision = pipeline_on_bar(bar, equity, available)
-                if decision is not None:
-                    self.telemetry.decision(decision)
-                    if decision.approved is not None:
-                        await self.apply(await self.executor.submit(decision.approved))
-            if end_ts is not None and batch.ts >= end_ts:
+            decisions = on_batch(batch, equity, available)
+            for decision in decisions:
+                self.telemetry.decision(decision)
+                if decision.approved is not None:
+                    await self.apply(await self.executor.submit(decision.approved))
+            if self.end_ts is not None and batch.ts >= self.end_ts:
                 self.finished = True
                 return
             if stop.is_set():
                 return
         self.finished = not stop.is_set()
+
+    async def reconcile(self) -> None:
+        """Make the ledger's open positions match the venue's (after a crash in the middle of a batch)."""
+        venue_positions = await self.venue.positions()
+        mine = self.portfolio.positions
+        if venue_positions != mine:
+            self.log.warning("reconciled_positions", venue=sorted(venue_positions), ledger=sorted(mine))
+            mine.clear()
+            mine.update(venue_positions)
+        for pos in venue_positions.values():
+            if pos.stop_loss is None:
+                await self.apply(await self.executor.protect(pos))
 
     async def apply(self, events: list[Event]) -> None:
         """Fold venue events into the ledger, log them, and keep every position protected."""

@@ -35,6 +35,19 @@ def parse_lines(text: str) -> list[dict]:
     return out
 
 
+#: Settings that make the daemon trade a lot, to exercise the machinery (not a sensible strategy): the
+#: simulator's veto off, a small profit target, no pacing, 1m bars only (short warm-up).
+ACTIVE = {
+    "OMNI_GHOST__MIN_EV_LOWER_USDT": "-1000",
+    "OMNI_TARGETS__MIN_NET_PROFIT_USDT": "0.3",
+    "OMNI_PACER__SPACING": "false",
+    "OMNI_STRATEGY__TIMEFRAMES": "[1m]",
+    "OMNI_STRATEGY__TAKE_PROFIT_ATR": "3",
+    "OMNI_RISK__MAX_LOSS_PER_TRADE_USDT": "0.5",
+    "OMNI_SCANNER__MIN_TURNOVER_USDT": "0",
+}
+
+
 def omni_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMNI_") or k == "OMNI_SHARED_DATA"}
     env.update(extra)

@@ -14,6 +14,7 @@ from omni.engine import supervisor as supervisor_mod
 from omni.engine.assembly import assemble
 from omni.engine.supervisor import Supervisor
 from omni.logsetup import get
+from tests.integration.conftest import ACTIVE
 
 
 def make(tmp_path, duration_s=6 * 3600, **env):
@@ -23,6 +24,7 @@ def make(tmp_path, duration_s=6 * 3600, **env):
         "OMNI_ENGINE__RESTART_BACKOFF_S": "0.01",
         "OMNI_TELEMETRY__SUMMARY_INTERVAL_S": "0.2",
     }
+    base.update(ACTIVE)
     base.update(env)
     cfg = load_config(None, env=base)
     asm = assemble(cfg, get("test"), duration_s=duration_s)
@@ -78,18 +80,24 @@ def test_first_signal_stops_gracefully_second_exits_at_once(tmp_path, monkeypatc
 
 
 def test_kill_switch_flattens_and_blocks_new_entries(tmp_path):
-    # a tiny daily loss budget trips the switch on the first losses
-    asm, sup = make(tmp_path, OMNI_RISK__MAX_DAILY_LOSS_USDT="0.2", OMNI_RISK__MAX_LOSS_PER_TRADE_USDT="0.2")
+    # a tight drawdown limit (2 % of 12 USDT) trips the switch on the first losses
+    asm, sup = make(
+        tmp_path,
+        OMNI_RISK__MAX_DRAWDOWN_PCT="2",
+        OMNI_RISK__MAX_LOSS_PER_TRADE_USDT="0.2",
+        OMNI_TARGETS__MIN_NET_PROFIT_USDT="0.1",
+    )
     with capture_logs() as logs:
         code = asyncio.run(sup.run())
     assert code == 0
-    assert asm.guard.kill_switch is not None and asm.guard.kill_switch.startswith("max_daily_loss")
+    assert asm.guard.kill_switch is not None and asm.guard.kill_switch.startswith("max_drawdown")
     trip = next(i for i, e in enumerate(logs) if e["event"] == "kill_switch")
     after = logs[trip + 1 :]
-    assert not [e for e in after if e["event"] == "decision" and e["verdict"] == "approved"]
+    entries_after = [e for e in after if e["event"] == "order" and not e["reduce_only"]]
+    assert entries_after == []  # only closes reach the venue once the switch tripped
     assert asm.portfolio.positions == {}  # flattened at the trip
-    refused = [e for e in after if e["event"] == "decision"]
-    assert all(e["reason"] == "kill_switch" for e in refused)
+    late = [e for e in after if e["event"] == "decision" and e["ts"] > logs[trip - 1].get("ts", 0)]
+    assert not [e for e in late if e["verdict"] == "approved"]
 
 
 def test_close_on_shutdown_leaves_no_position(tmp_path):

@@ -109,7 +109,7 @@ def test_yaml_values_override_defaults_and_money_is_decimal(tmp_path):
         ("strategy:\n  timeframes: [1m, 15m]\n", "strategy.timeframes[1]", "'1m', '3m' or '5m'"),
         ("strategy:\n  timeframes: []\n", "strategy.timeframes", "at least 1"),
         ("strategy:\n  timeframes: [1m, 1m]\n", "strategy.timeframes", "must not repeat"),
-        ("strategy:\n  timeframes: [3m, 5m]\n", "strategy.entry_timeframe", "strategy.timeframes"),
+        ("ghost:\n  confidence: 1.5\n", "ghost.confidence", "less than 1"),
         ("market:\n  source: replay\n", "market.data_files", "at least one data file"),
         ("market:\n  start: 2025-06-01T00:00:00\n", "market.start", "timezone"),
         ("market:\n  speed: fast\n", "market.speed", "'max'"),

@@ -54,8 +54,7 @@ def position(symbol: str, side: Side = Side.BUY) -> Position:
     return Position(symbol, side, D("0.1"), ENTRY, D(5), D(400), D(16100), D(16000), stop_loss=D(19000))
 
 
-def check(guard: RiskGuard, intent: OrderIntent, portfolio: Portfolio | None = None, equity: str = "10000",
-          inst=None):
+def check(guard: RiskGuard, intent: OrderIntent, portfolio: Portfolio | None = None, equity: str = "10000", inst=None):
     return guard.check(intent, inst or btc(), ENTRY, portfolio or Portfolio(D(10000)), D(equity))
 
 

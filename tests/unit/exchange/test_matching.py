@@ -225,8 +225,10 @@ def test_new_position_from_limit_checks_sl_in_same_bar():
     # attach SL via trading-stop is impossible before the fill; use an order with SL instead
     eng.cancel_all(T0)
     from omni.domain.orders import OrderIntent, OrderType
-    eng.place(OrderIntent("L2", "BTCUSDT", Side.BUY, D("0.1"), OrderType.LIMIT, D("19900.0"), stop_loss=D("19800.0")),
-              T0)
+
+    eng.place(
+        OrderIntent("L2", "BTCUSDT", Side.BUY, D("0.1"), OrderType.LIMIT, D("19900.0"), stop_loss=D("19800.0")), T0
+    )
     events = eng.on_bar(bar(ts=T0, o=20000, h=20000, low=19700, c=19750))
     kinds = [f.stop_kind for f in fills(events)]
     assert kinds == [None, StopKind.STOP_LOSS]

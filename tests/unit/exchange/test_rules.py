@@ -36,8 +36,9 @@ def test_liquidation_price_uses_tier_mmr_and_deduction():
 
 def test_mm_deduction_matches_third_party_capture():
     # HYPEUSDT ladder capture: deductions 16.5 then 44 (see docs/bybit-v5.md section 7)
-    tiers = build_tiers([D(1500), D(4000), D(10000)], [D("0.01"), D("0.021"), D("0.0285")],
-                        [D("0.02"), D("0.04"), D("0.05")])
+    tiers = build_tiers(
+        [D(1500), D(4000), D(10000)], [D("0.01"), D("0.021"), D("0.0285")], [D("0.02"), D("0.04"), D("0.05")]
+    )
     assert [t.mm_deduction for t in tiers] == [D(0), D("16.5"), D("46.5")]
 
 

@@ -112,6 +112,70 @@ def build_parser() -> argparse.ArgumentParser:
         "--summary-json", type=Path, default=None, metavar="PATH", help="write the final summary here as JSON at exit"
     )
 
+    run.add_argument(
+        "--reset-kill-switch",
+        action="store_true",
+        help="clear a latched kill switch (in engine.state_dir) before starting",
+    )
+
+    bt = sub.add_parser(
+        "backtest",
+        help="run the same daemon over recorded data at max speed and write a report",
+        description="Backtest: the same daemon (scanner, sizer, pre-trade simulator, risk guard, sim venue) over "
+        "recorded data as fast as the CPU allows. Writes summary.json (with the simulator's calibration), "
+        "trades.csv, decisions.csv (forecast next to outcome) and events.jsonl into --out.",
+    )
+    bt.add_argument(
+        "--data",
+        nargs="+",
+        type=_existing_file,
+        required=True,
+        metavar="FILE",
+        help="1m (or 5m) klines and funding files, as for `omni run --data`",
+    )
+    bt.add_argument("--config", type=Path, default=None, metavar="PATH", help="YAML config (default: built-in)")
+    bt.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (created)")
+    bt.add_argument(
+        "--duration",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="replay only this much market time from the start of the data",
+    )
+
+    fz = sub.add_parser(
+        "feasibility",
+        help="an honest report: can the configured targets be reached, with numbers",
+        description="What the configured capital, fees, minimum order value and leverage limits allow per trade, "
+        "and what the real decision pipeline finds in the data (recorded files with --data, else the synthetic "
+        "market for --days days). Markdown on stdout; --json for machines.",
+    )
+    fz.add_argument("--config", type=Path, default=None, metavar="PATH", help="YAML config (default: built-in)")
+    fz.add_argument(
+        "--data",
+        nargs="+",
+        type=_existing_file,
+        default=None,
+        metavar="FILE",
+        help="recorded klines to evaluate (default: the synthetic market)",
+    )
+    fz.add_argument(
+        "--days",
+        type=float,
+        default=3.0,
+        metavar="N",
+        help="market days to evaluate (synthetic default 3; with --data: at most N days, 0 = all)",
+    )
+    fz.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+
+    rk = sub.add_parser(
+        "reset-kill-switch",
+        help="clear a latched kill switch so new entries are allowed again",
+        description="The kill switch latches in engine.state_dir when a daily-loss or drawdown "
+        "limit trips; it survives restarts until cleared here.",
+    )
+    rk.add_argument("--config", type=Path, default=None, metavar="PATH", help="YAML config (default: built-in)")
+
     check = sub.add_parser(
         "check-config",
         help="validate a config file: exit 0 if good, 2 if not",
@@ -128,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         return _check_config(args.path)
     if args.command == "run":
         return _run(args)
+    if args.command == "backtest":
+        return _backtest(args)
+    if args.command == "feasibility":
+        return _feasibility(args)
+    if args.command == "reset-kill-switch":
+        return _reset_kill_switch(args)
     return EXIT_USAGE  # pragma: no cover - argparse enforces the choices
 
 
@@ -183,7 +253,7 @@ def _run(args: argparse.Namespace) -> int:
     from omni.engine.supervisor import Supervisor
 
     try:
-        asm = assemble(cfg, log, duration_s=args.duration)
+        asm = assemble(cfg, log, duration_s=args.duration, reset_kill_switch=args.reset_kill_switch)
     except DataError as e:
         log.error("data_refused", file=e.path, line=e.line, reason=e.reason)
         print(f"omni: refusing to trade on bad data: {e}", file=sys.stderr)
@@ -193,3 +263,76 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(Supervisor(asm, log, args.summary_json).run())
     except KeyboardInterrupt:  # signals not installable (e.g. not the main thread): still exit cleanly
         return 130
+
+
+def _load(path: Path | None):  # type: ignore[no-untyped-def]
+    from omni.config import format_config_error, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        print(format_config_error(e), file=sys.stderr)
+        return None
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from omni.engine.backtest import for_backtest, run_backtest
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return EXIT_USAGE
+    out = args.out.resolve()
+    cfg = for_backtest(cfg, out, list(args.data))
+    try:
+        result = run_backtest(cfg, out, duration_s=args.duration, progress=sys.stderr)
+    except DataError as e:
+        print(f"omni: refusing to backtest on bad data: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    s = result.summary
+    cal = s.get("calibration", {})
+    print(
+        f"trades {s['trades_total']}  wins {s['wins']}  losses {s['losses']}  capital {s['capital_start']} -> "
+        f"{s['capital']}  max drawdown {s['max_drawdown']}  kill switch {s['kill_switch']}"
+    )
+    print(f"simulator calibration: Brier {cal.get('brier')} over {cal.get('n')} trades")
+    print(f"wrote {out}/summary.json, trades.csv, decisions.csv, events.jsonl")
+    return result.exit_code
+
+
+def _feasibility(args: argparse.Namespace) -> int:
+    import json
+
+    from omni.engine import feasibility
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return EXIT_USAGE
+    arith = feasibility.arithmetic(cfg)
+    try:
+        data = feasibility.from_data(cfg, list(args.data) if args.data else None, args.days)
+    except DataError as e:
+        print(f"omni: refusing to evaluate bad data: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(
+            json.dumps(
+                {"config": arith, "data": data, "verdicts": feasibility.verdicts(cfg, arith, data)},
+                indent=2,
+                default=str,
+            )
+        )
+    else:
+        print(feasibility.markdown(cfg, arith, data), end="")
+    return 0
+
+
+def _reset_kill_switch(args: argparse.Namespace) -> int:
+    from omni.state import KillSwitchLatch
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return EXIT_USAGE
+    latch = KillSwitchLatch(cfg.engine.state_dir)
+    reason = latch.reset()
+    print(f"kill switch reset (was: {reason})" if reason else f"kill switch was not tripped ({latch.path})")
+    return 0

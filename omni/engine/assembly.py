@@ -24,6 +24,7 @@ from omni.engine.executor import Executor
 from omni.engine.telemetry import Telemetry
 from omni.engine.trader import Trader
 from omni.exchange.matching import MatchingEngine
+from omni.state import KillSwitchLatch
 from omni.venues.instruments_file import default_instruments_path, generated_instruments, load_instruments
 from omni.venues.replay import ReplayMarket, classify, sibling_funding
 from omni.venues.sim import SimVenue
@@ -41,6 +42,7 @@ class Assembly:
     telemetry: Telemetry
     trader: Trader
     source_info: dict[str, Any]
+    source: Any = None  # the market source (ReplayMarket knows first_ts/last_ts)
 
 
 def replay_files(paths: list[Path]) -> list[Path]:
@@ -83,7 +85,13 @@ def load_market(cfg: Config) -> tuple[Any, dict[str, Instrument], dict[str, Any]
     return source, source.instruments, info
 
 
-def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, kill_switch: str | None = None) -> Assembly:
+def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, reset_kill_switch: bool = False) -> Assembly:
+    """Build a run. The kill switch comes from the latch in ``engine.state_dir`` (reset first if asked)."""
+    latch = KillSwitchLatch(cfg.engine.state_dir)
+    if reset_kill_switch:
+        previous = latch.reset()
+        log.warning("kill_switch_reset", previous=previous, latch=str(latch.path))
+    kill_switch = latch.load()
     source, instruments, info = load_market(cfg)
     clock = VirtualClock()
     slippage_bps = cfg.sim.slippage_bps
@@ -163,7 +171,10 @@ def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, kill_swi
     executor = Executor(venue, guard, portfolio, client_ids, log, r.max_loss_per_trade_usdt)
     duration_ms = None if duration_s is None else int(duration_s * 1000)
     trader = Trader(venue, pipeline, portfolio, guard, executor, telemetry, log, duration_ms, warmup)
-    return Assembly(cfg, venue, portfolio, guard, pipeline, executor, telemetry, trader, info)
+    trader.latch = latch
+    if kill_switch is not None:
+        pipeline.entries_enabled = False
+    return Assembly(cfg, venue, portfolio, guard, pipeline, executor, telemetry, trader, info, source)
 
 
 def warmup_batches(cfg: Config) -> int:

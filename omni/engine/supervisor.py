@@ -38,6 +38,7 @@ class Supervisor:
         self.stop = asyncio.Event()
         self.failed: str | None = None
         self.signals = 0
+        self.progress: Callable[..., None] | None = None  # called twice a second (backtest progress bar)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -47,11 +48,19 @@ class Supervisor:
         cfg = self.asm.cfg
         started = monotonic()
         self.log.info("start", venue=self.asm.venue.name, capital_usdt=cfg.capital_usdt, **self.asm.source_info)
+        if self.asm.guard.kill_switch is not None:
+            self.log.error(
+                "kill_switch_latched",
+                reason=self.asm.guard.kill_switch,
+                hint="no new entries; reset with `omni reset-kill-switch` or `omni run --reset-kill-switch`",
+            )
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._supervise("market", self._market), name="market")
                 tg.create_task(self._supervise("guard", self._guard_loop), name="guard")
                 tg.create_task(self._supervise("telemetry", self._telemetry_loop), name="telemetry")
+                if self.progress is not None:
+                    tg.create_task(self._progress_loop(), name="progress")
             await self._shutdown()
         finally:
             for sig in installed:
@@ -59,6 +68,15 @@ class Supervisor:
         summary = self._summary()
         summary["wall_seconds"] = round(monotonic() - started, 3)
         summary["bars"] = self.asm.trader.bars
+        summary["symbols"] = len(self.asm.venue.instruments)
+        summary["market_source"] = self.asm.source_info.get("source")
+        pace = self.asm.pipeline.pacer.pace(self.asm.venue.now_ms(), self.asm.portfolio.trades_today)
+        summary["pace"] = {
+            "status": pace.status,
+            "trades_today": pace.trades_today,
+            "target": pace.target,
+            "expected_by_now": pace.expected_by_now,
+        }
         self.log.info("final_summary", **summary)
         if self.summary_json is not None:
             self.summary_json.parent.mkdir(parents=True, exist_ok=True)
@@ -155,6 +173,12 @@ class Supervisor:
         interval = self.asm.cfg.telemetry.summary_interval_s
         while not await self._sleep(interval):
             self.log.info("summary", **self._summary())
+
+    async def _progress_loop(self) -> None:
+        assert self.progress is not None
+        while not await self._sleep(0.5):
+            self.progress()
+        self.progress(final=True)
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep unless stopped; True when the daemon is stopping."""

@@ -35,6 +35,7 @@ class Telemetry:
         self.decisions: dict[str, int] = {}
         # info lines are skipped (not just filtered) when the level is above info: the hot path stays cheap
         self._info = _info_enabled(log)
+        self.records: list[Decision] | None = None  # set to [] to keep every decision (backtests)
 
     def event(self, ev: Event) -> None:
         """Log one venue event (one line per order, fill, reject, funding, liquidation, position)."""
@@ -182,6 +183,8 @@ class Telemetry:
         """One canonical line per evaluated candidate: verdict, reason and the numbers behind it."""
         key = d.verdict if d.verdict == "approved" else f"{d.verdict}:{d.reason}"
         self.decisions[key] = self.decisions.get(key, 0) + 1
+        if self.records is not None:
+            self.records.append(d)
         if not self._info:
             return
         c, sized, est = d.candidate, d.sized, d.estimate

@@ -12,6 +12,7 @@ from omni.core.risk import RiskGuard
 from omni.domain.events import Event, OrderRejected, PositionChanged, StopRejected
 from omni.engine.executor import Executor
 from omni.engine.telemetry import Telemetry
+from omni.state import KillSwitchLatch
 from omni.venues.base import Venue
 
 
@@ -39,6 +40,7 @@ class Trader:
         self.warmup_batches = warmup_batches  # batches that only warm the indicators up: no entries
         self.end_ts: int | None = None
         self._started = False
+        self.latch: KillSwitchLatch | None = None
         self._warm_left = warmup_batches
         self.bars = 0
         self.finished = False  # the market ended (data exhausted or --duration reached)
@@ -133,7 +135,9 @@ class Trader:
             self.kill_pending = True
 
     async def trip(self) -> None:
-        """Kill switch: no new entries, cancel everything, close every position."""
+        """Kill switch: no new entries, cancel everything, close every position; the latch is persisted."""
         self.kill_pending = False
+        if self.latch is not None and self.guard.kill_switch is not None:
+            self.latch.trip(self.guard.kill_switch, self.venue.now_ms())
         self.pipeline.entries_enabled = False
         await self.apply(await self.executor.flatten())

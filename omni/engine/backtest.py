@@ -1,0 +1,231 @@
+"""Backtest: the same daemon (same assembly, tasks and code) on the sim venue over recorded data at max speed.
+
+Writes to the output directory:
+- ``summary.json``: the run summary (the daemon's final summary fields) plus the simulator's calibration;
+- ``trades.csv``: every closed round trip;
+- ``decisions.csv``: every evaluated candidate with the simulator's p, EV and bounds, and the realised
+  outcome when it was taken, so forecast and reality sit side by side;
+- ``events.jsonl``: the structured log of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from omni import logsetup
+from omni.config import Config
+from omni.core.calibration import calibration
+from omni.core.pipeline import Decision
+from omni.core.portfolio import Trade
+from omni.engine.assembly import Assembly, assemble
+from omni.engine.supervisor import Supervisor
+from omni.engine.telemetry import jsonable
+
+DECISION_COLUMNS = [
+    "ts",
+    "symbol",
+    "timeframe",
+    "side",
+    "verdict",
+    "reason",
+    "score",
+    "entry",
+    "qty",
+    "leverage",
+    "stop_loss",
+    "take_profit",
+    "liq_price",
+    "net_at_tp",
+    "loss_at_sl",
+    "p",
+    "p_lower",
+    "ev",
+    "ev_lower",
+    "n",
+    "n_eff",
+    "client_id",
+    "taken",
+    "outcome_net",
+    "outcome_win",
+    "exit_reason",
+]
+TRADE_COLUMNS = [
+    "client_id",
+    "symbol",
+    "side",
+    "opened_ts",
+    "closed_ts",
+    "net",
+    "realised",
+    "fees",
+    "funding",
+    "exit_reason",
+]
+
+
+@dataclass
+class BacktestResult:
+    summary: dict[str, Any]
+    trades: list[Trade]
+    decisions: list[Decision]
+    exit_code: int
+
+
+def for_backtest(cfg: Config, out: Path, data: list[Path] | None) -> Config:
+    """The config a backtest runs with: replay at max speed, its own state dir, the data given."""
+    market = cfg.market.model_copy(
+        update={"speed": "max", **({"source": "replay", "data_files": data} if data else {})}
+    )
+    engine = cfg.engine.model_copy(update={"state_dir": out / "state"})
+    return cfg.model_copy(update={"market": market, "engine": engine})
+
+
+def run_backtest(
+    cfg: Config,
+    out: Path,
+    *,
+    duration_s: float | None = None,
+    progress: TextIO | None = None,
+    events_path: Path | None = None,
+) -> BacktestResult:
+    """Run the daemon over the configured market at max speed and write the result files into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    events_path = events_path or out / "events.jsonl"
+    with events_path.open("w") as events:
+        logsetup.configure("json", cfg.telemetry.log_level, stream=events)
+        log = logsetup.get("omni")
+        asm = assemble(cfg, log, duration_s=duration_s, reset_kill_switch=True)
+        asm.telemetry.records = []
+        asm.portfolio.keep_closed = 10**9
+        sup = Supervisor(asm, log, out / "summary.json")
+        if progress is not None:
+            sup.progress = _progress_printer(asm, progress, duration_s)
+        code = asyncio.run(sup.run())
+    summary = json.loads((out / "summary.json").read_text())
+    trades = list(asm.portfolio.closed)
+    decisions = asm.telemetry.records or []
+    by_client = {t.client_id: t for t in trades if t.client_id}
+    pairs = [
+        (d.estimate.p, by_client[d.intent.client_id].net > 0)
+        for d in decisions
+        if d.verdict == "approved" and d.estimate is not None and d.intent.client_id in by_client
+    ]  # type: ignore[union-attr]
+    summary["calibration"] = calibration(pairs)
+    summary["scanner_dropped"] = dict(asm.pipeline.scanner.dropped)
+    summary["scanner_signals"] = asm.pipeline.scanner.signals
+    summary["gap_losses"] = gap_losses(trades, cfg.risk.max_loss_per_trade_usdt)
+    (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2, default=str) + "\n")
+    write_trades(out / "trades.csv", trades)
+    write_decisions(out / "decisions.csv", decisions, by_client)
+    return BacktestResult(summary, trades, decisions, code)
+
+
+def gap_losses(trades: list[Trade], cap: Decimal) -> list[dict[str, str]]:
+    """Trades that lost more than the per-trade cap: only a gap through the stop (or funding) can do that."""
+    return [
+        {"client_id": t.client_id, "symbol": t.symbol, "net": str(t.net), "exit_reason": t.exit_reason}
+        for t in trades
+        if t.net < -cap
+    ]
+
+
+def write_trades(path: Path, trades: list[Trade]) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(TRADE_COLUMNS)
+        for t in trades:
+            w.writerow(
+                [
+                    t.client_id,
+                    t.symbol,
+                    t.side.value,
+                    t.opened_ts,
+                    t.closed_ts,
+                    t.net,
+                    t.realised,
+                    t.fees,
+                    t.funding,
+                    t.exit_reason,
+                ]
+            )
+
+
+def write_decisions(path: Path, decisions: list[Decision], by_client: dict[str, Trade]) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(DECISION_COLUMNS)
+        for d in decisions:
+            c, s, e = d.candidate, d.sized, d.estimate
+            i = d.intent
+            t = by_client.get(i.client_id) if i is not None and d.verdict == "approved" else None
+            w.writerow(
+                [
+                    d.ts,
+                    d.symbol,
+                    f"{c.timeframe}m",
+                    c.side.value,
+                    d.verdict,
+                    d.reason,
+                    round(c.score, 4),
+                    s.entry if s else "",
+                    i.qty if i else "",
+                    i.leverage if i else "",
+                    i.stop_loss if i else "",
+                    i.take_profit if i else "",
+                    s.liq_price if s else "",
+                    s.net_at_tp if s else "",
+                    s.loss_at_sl if s else "",
+                    _r(e.p) if e else "",
+                    _r(e.p_lower) if e else "",
+                    _r(e.ev) if e else "",
+                    _r(e.ev_lower) if e else "",
+                    e.n if e else "",
+                    _r(e.n_eff) if e else "",
+                    i.client_id if i else "",
+                    d.verdict == "approved",
+                    t.net if t else "",
+                    (t.net > 0) if t else "",
+                    t.exit_reason if t else "",
+                ]
+            )
+
+
+def _r(x: float) -> float:
+    return round(x, 6)
+
+
+def _progress_printer(asm: Assembly, stream: TextIO, duration_s: float | None):  # type: ignore[no-untyped-def]
+    source = asm.venue
+    market = asm.source
+    first = getattr(market, "first_ts", None)
+    last = getattr(market, "last_ts", None)
+    tty = stream.isatty()
+    shown = {"decile": -1}
+
+    def show(final: bool = False) -> None:
+        now = source.now_ms()
+        start = first if first is not None else now
+        end = last if last is not None else now
+        if duration_s is not None and first is not None:
+            end = min(end, first + int(duration_s * 1000))
+        frac = 1.0 if final or end <= start else max(0.0, min(1.0, (now - start) / (end - start)))
+        p = asm.portfolio
+        text = (
+            f"[{'#' * int(frac * 30):<30}] {frac * 100:5.1f}%  bars {asm.trader.bars:,}  "
+            f"trades {p.trades_total}  capital {p.capital:.4f}"
+        )
+        if tty:
+            stream.write("\r" + text + ("\n" if final else ""))
+            stream.flush()
+        elif final or int(frac * 10) > shown["decile"]:
+            shown["decile"] = int(frac * 10)
+            stream.write(text + "\n")
+            stream.flush()
+
+    return show

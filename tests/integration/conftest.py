@@ -21,6 +21,7 @@ class Run:
     events: list[dict]
     stderr: str
     summary: dict | None
+    stdout: str = ""
 
     def named(self, name: str) -> list[dict]:
         return [e for e in self.events if e.get("event") == name]
@@ -61,7 +62,7 @@ def run_omni(args: list[str], tmp_path: Path, timeout: float = 120, **env: str) 
         cmd += ["--summary-json", str(summary_path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp_path, env=omni_env(**env))
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-    return Run(proc.returncode, parse_lines(proc.stdout), proc.stderr, summary)
+    return Run(proc.returncode, parse_lines(proc.stdout), proc.stderr, summary, proc.stdout)
 
 
 def assert_accounting_identity(summary: dict) -> None:

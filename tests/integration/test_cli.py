@@ -42,3 +42,13 @@ def test_run_with_a_bad_config_exits_2_before_trading(tmp_path):
 def test_bad_env_override_names_the_variable(tmp_path):
     run = run_omni(["run", "--speed", "max", "--duration", "600"], tmp_path, OMNI_RISK__MAX_CONCURRENT_TRADES="many")
     assert run.returncode == 2 and "OMNI_RISK__MAX_CONCURRENT_TRADES" in run.stderr
+
+
+def test_reset_kill_switch_command_clears_the_latch(tmp_path):
+    from omni.state import KillSwitchLatch
+
+    latch = KillSwitchLatch(tmp_path / "omni-state")
+    latch.trip("max_drawdown: test")
+    run = run_omni(["reset-kill-switch"], tmp_path)
+    assert run.returncode == 0 and "max_drawdown: test" in run.stdout
+    assert latch.load() is None

@@ -25,6 +25,7 @@ def make(tmp_path, duration_s=6 * 3600, **env):
         "OMNI_TELEMETRY__SUMMARY_INTERVAL_S": "0.2",
     }
     base.update(ACTIVE)
+    base["OMNI_ENGINE__STATE_DIR"] = str(tmp_path / "state")
     base.update(env)
     cfg = load_config(None, env=base)
     asm = assemble(cfg, get("test"), duration_s=duration_s)
@@ -116,3 +117,29 @@ def test_ledger_matches_venue_wallet_exactly(tmp_path, mode):
         asyncio.run(sup.run())
     p = asm.portfolio
     assert asm.venue.balance() == p.capital_start + p.realised - p.fees - p.funding
+
+
+def test_kill_switch_latch_survives_a_restart_until_reset(tmp_path):
+    env = {
+        "OMNI_RISK__MAX_DRAWDOWN_PCT": "2",
+        "OMNI_RISK__MAX_LOSS_PER_TRADE_USDT": "0.2",
+        "OMNI_TARGETS__MIN_NET_PROFIT_USDT": "0.1",
+    }
+    asm, sup = make(tmp_path, **env)
+    with capture_logs():
+        asyncio.run(sup.run())
+    reason = asm.guard.kill_switch
+    assert reason is not None and (tmp_path / "state" / "kill_switch.json").exists()
+    # Act: a new run from the same state dir
+    again, sup2 = make(tmp_path, duration_s=12 * 3600, **env)
+    with capture_logs() as logs:
+        asyncio.run(sup2.run())
+    # Assert: still latched, nothing entered, and it said so at start
+    assert again.guard.kill_switch == reason
+    assert again.portfolio.trades_total == 0
+    assert any(e["event"] == "kill_switch_latched" for e in logs)
+    # and an explicit reset clears it
+    cfg = load_config(None, env={"OMNI_ENGINE__STATE_DIR": str(tmp_path / "state")})
+    with capture_logs():
+        fresh = assemble(cfg, get("test"), reset_kill_switch=True)
+    assert fresh.guard.kill_switch is None

@@ -104,8 +104,8 @@ def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, reset_ki
         slippage_bps=slippage_bps,
     )
     speed = None if cfg.market.speed == "max" else float(cfg.market.speed)
-    warmup = warmup_batches(cfg)
-    venue = SimVenue(source, matching, clock, speed=speed, warmup_batches=warmup)
+    warmup = warmup_ms(cfg)
+    venue = SimVenue(source, matching, clock, speed=speed, warmup_ms=warmup)
     portfolio = Portfolio(cfg.capital_usdt)
     r = cfg.risk
     slip = slippage_bps / Decimal(10_000)
@@ -177,11 +177,11 @@ def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, reset_ki
     return Assembly(cfg, venue, portfolio, guard, pipeline, executor, telemetry, trader, info, source)
 
 
-def warmup_batches(cfg: Config) -> int:
-    """1m batches before every timeframe has the history the scanner and the simulator need."""
+def warmup_ms(cfg: Config) -> int:
+    """Market time until every timeframe has the history the scanner and the simulator need."""
     tfs = [parse_timeframe(t) for t in cfg.strategy.timeframes]
     need = max(cfg.scanner.min_history_bars, cfg.ghost.min_samples + cfg.ghost.max_hold_bars + 1)
-    return need * max(tfs)
+    return need * max(tfs) * 60_000
 
 
 def _with_min_notional(inst: Instrument, min_notional: Decimal) -> Instrument:

@@ -27,7 +27,7 @@ class Trader:
         telemetry: Telemetry,
         log: Any,
         duration_ms: int | None = None,
-        warmup_batches: int = 0,
+        warmup_ms: int = 0,
     ):
         self.venue = venue
         self.pipeline = pipeline
@@ -37,11 +37,11 @@ class Trader:
         self.telemetry = telemetry
         self.log = log
         self.duration_ms = duration_ms
-        self.warmup_batches = warmup_batches  # batches that only warm the indicators up: no entries
+        self.warmup_ms = warmup_ms  # market time that only warms the indicators up: no entries
         self.end_ts: int | None = None
         self._started = False
         self.latch: KillSwitchLatch | None = None
-        self._warm_left = warmup_batches
+        self._warm_until: int | None = None
         self.bars = 0
         self.finished = False  # the market ended (data exhausted or --duration reached)
         self.kill_pending = False
@@ -61,7 +61,8 @@ class Trader:
                 if self.duration_ms is not None:  # market time from the open of the first bar
                     self.end_ts = batch.ts - 60_000 + self.duration_ms
                 portfolio.roll_day(batch.ts, equity())
-                if self._warm_left:
+                if self.warmup_ms:
+                    self._warm_until = batch.ts + self.warmup_ms
                     self.pipeline.entries_enabled = False
             if batch.ts // 86_400_000 != portfolio.day:  # before this batch's fills are booked
                 portfolio.roll_day(batch.ts, equity())
@@ -71,11 +72,10 @@ class Trader:
                 self.observe()
             if self.kill_pending:
                 await self.trip()
-            if self._warm_left:
-                self._warm_left -= 1
-                if self._warm_left == 0:
-                    self.pipeline.entries_enabled = not stop.is_set() and self.guard.kill_switch is None
-                    self.log.info("warmup_done", batches=self.warmup_batches, market_ts=batch.ts)
+            if self._warm_until is not None and batch.ts >= self._warm_until:
+                self._warm_until = None
+                self.pipeline.entries_enabled = not stop.is_set() and self.guard.kill_switch is None
+                self.log.info("warmup_done", minutes=self.warmup_ms // 60_000, market_ts=batch.ts)
             self.bars += len(batch.bars)
             decisions = on_batch(batch, equity, available)
             for decision in decisions:

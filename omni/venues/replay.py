@@ -30,6 +30,8 @@ MAX_ABS_FUNDING = 0.1
 #: Rows whose price strings are inspected to guess the tick of a symbol with no known instrument.
 TICK_SAMPLE_ROWS = 1000
 _INF = math.inf
+#: bar lengths a replay accepts, ms
+REPLAY_SPANS = (MINUTE_MS, 3 * MINUTE_MS, 5 * MINUTE_MS)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -46,6 +48,8 @@ class KlineSeries:
     volume: array
     #: most decimals seen in the prices of the first rows (the tick guess for unknown symbols)
     price_decimals: int = 0
+    #: bar length in minutes (1 for 1m files; 3 or 5 for files recorded at those intervals)
+    minutes: int = 1
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -123,7 +127,10 @@ def _decimals(text: str) -> int:
 
 
 def load_klines(path: str | Path) -> KlineSeries:
-    """Load and validate a 1m kline file (``ts,open,high,low,close,volume``, .csv or .csv.gz)."""
+    """Load and validate a kline file (``ts,open,high,low,close,volume``, .csv or .csv.gz) of 1m, 3m or 5m bars.
+
+    The interval is the first step between rows; every later step must be a whole multiple of it (gaps are
+    allowed) and every timestamp must sit on that interval's boundary."""
     symbol = symbol_of(path)
     src = _Lines(path, KLINE_HEADER)
     ts_a, o_a, h_a, l_a, c_a, v_a = array("q"), array("d"), array("d"), array("d"), array("d"), array("d")
@@ -137,6 +144,7 @@ def load_klines(path: str | Path) -> KlineSeries:
     )
     prev = None
     decimals = 0
+    span = MINUTE_MS
     for text in src:
         parts = text.split(",")
         if len(parts) != 6:
@@ -162,11 +170,18 @@ def load_klines(path: str | Path) -> KlineSeries:
             if step <= 0:
                 what = "duplicate timestamp" if step == 0 else "timestamp out of order"
                 raise src.fail(f"{what}: {t} after {prev}")
-            if step % MINUTE_MS:
-                raise src.fail(f"timestamp step {step} ms (from {prev} to {t}) is not a whole number of minutes")
-            if src.line == 3 and step != MINUTE_MS:
+            if src.line == 3:
+                if step not in REPLAY_SPANS:
+                    raise src.fail(
+                        f"first step {prev} -> {t} is {step / MINUTE_MS:g} minutes; replay takes 1m, 3m or 5m klines"
+                    )
+                span = step
+                if prev % span:
+                    raise DataError(src.where, 2, f"timestamp {prev} is not on a {span // MINUTE_MS}-minute boundary")
+            elif step % span:
                 raise src.fail(
-                    f"this is {step // MINUTE_MS}-minute data (first step {prev} -> {t}); replay needs 1m klines"
+                    f"timestamp step {step} ms (from {prev} to {t}) is not a whole number of "
+                    f"{span // MINUTE_MS}-minute bars"
                 )
         if src.line <= TICK_SAMPLE_ROWS + 1:
             decimals = max(decimals, _decimals(parts[1]), _decimals(parts[2]), _decimals(parts[3]), _decimals(parts[4]))
@@ -179,7 +194,7 @@ def load_klines(path: str | Path) -> KlineSeries:
         v_add(v)
     if not ts_a:
         raise DataError(src.where, None, "no rows after the header")
-    return KlineSeries(symbol, src.where, ts_a, o_a, h_a, l_a, c_a, v_a, decimals)
+    return KlineSeries(symbol, src.where, ts_a, o_a, h_a, l_a, c_a, v_a, decimals, span // MINUTE_MS)
 
 
 def load_funding(path: str | Path) -> FundingSeries:
@@ -298,25 +313,26 @@ class ReplayMarket:
     @property
     def first_ts(self) -> int:
         """Close time (epoch ms) of the earliest bar: the first batch's ts."""
-        return min(k.ts[0] for k in self.klines.values()) + MINUTE_MS
+        return min(k.ts[0] + k.minutes * MINUTE_MS for k in self.klines.values())
 
     @property
     def last_ts(self) -> int:
         """Close time (epoch ms) of the latest bar: the last batch's ts."""
-        return max(k.ts[-1] for k in self.klines.values()) + MINUTE_MS
+        return max(k.ts[-1] + k.minutes * MINUTE_MS for k in self.klines.values())
 
     def __iter__(self) -> Iterator[MarketBatch]:
         series = list(self.klines.values())
         pos = [0] * len(series)
         sizes = [len(s) for s in series]
-        bar_heap = [(s.ts[0] + MINUTE_MS, k) for k, s in enumerate(series)]
+        spans = [s.minutes * MINUTE_MS for s in series]
+        bar_heap = [(s.ts[0] + spans[k], k) for k, s in enumerate(series)]
         heapq.heapify(bar_heap)
         fund_rows: list[tuple[str, array, array, int, int]] = []
         for s in series:
             f = self.funding.get(s.symbol)
             if f is None:
                 continue
-            lo, hi = s.ts[0] + MINUTE_MS, s.ts[-1] + MINUTE_MS
+            lo, hi = s.ts[0] + s.minutes * MINUTE_MS, s.ts[-1] + s.minutes * MINUTE_MS
             start, end = bisect_left(f.ts, lo), bisect_right(f.ts, hi)
             if start < end:
                 fund_rows.append((s.symbol, f.ts, f.rate, start, end))
@@ -327,17 +343,18 @@ class ReplayMarket:
         tnew = tuple.__new__
         while bar_heap or fund_heap:
             t = min(bar_heap[0][0] if bar_heap else _INF, fund_heap[0][0] if fund_heap else _INF)
-            open_ts = t - MINUTE_MS
             bars: list[Bar] = []
             while bar_heap and bar_heap[0][0] == t:
                 k = bar_heap[0][1]
                 s = series[k]
                 i = pos[k]
-                bars.append(tnew(Bar, (s.symbol, open_ts, s.open[i], s.high[i], s.low[i], s.close[i], s.volume[i], 1)))
+                bars.append(
+                    tnew(Bar, (s.symbol, s.ts[i], s.open[i], s.high[i], s.low[i], s.close[i], s.volume[i], s.minutes))
+                )
                 i += 1
                 pos[k] = i
                 if i < sizes[k]:
-                    heapreplace(bar_heap, (s.ts[i] + MINUTE_MS, k))
+                    heapreplace(bar_heap, (s.ts[i] + spans[k], k))
                 else:
                     heappop(bar_heap)
             fundings: list[Funding] = []

@@ -22,7 +22,7 @@ class SimVenue:
 
     ``speed`` is market seconds per wall second; ``None`` runs as fast as the CPU allows, handing control to
     the event loop every ``yield_every`` batches so signals and telemetry still run. The first
-    ``warmup_batches`` batches are never paced: indicators warm up at once instead of keeping a live
+    ``warmup_ms`` of market time are never paced: indicators warm up at once instead of keeping a live
     viewer waiting (the engine takes no entries during warm-up).
     """
 
@@ -35,14 +35,14 @@ class SimVenue:
         clock: VirtualClock,
         speed: float | None = None,
         yield_every: int = 64,
-        warmup_batches: int = 0,
+        warmup_ms: int = 0,
     ):
         self.matching = matching
         self.instruments: dict[str, Instrument] = matching.instruments
         self.clock = clock
         self.speed = speed
         self.yield_every = yield_every
-        self.warmup_batches = warmup_batches
+        self.warmup_ms = warmup_ms
         self._source = iter(source)
 
     async def stream(self, stop: asyncio.Event) -> AsyncIterator[tuple[MarketBatch, list[Event]]]:
@@ -53,12 +53,13 @@ class SimVenue:
         yield_every = self.yield_every
         wall0 = ts0 = None
         n = 0
-        warm = self.warmup_batches
+        warm_until: int | None = None
         if stop.is_set():
             return
         for batch in self._source:
-            if warm > 0:
-                warm -= 1
+            if warm_until is None:
+                warm_until = batch.ts + self.warmup_ms
+            if batch.ts < warm_until:
                 n += 1
                 if n == yield_every:
                     n = 0

@@ -134,7 +134,7 @@ def test_corrupt_gzip_bytes_are_reported(tmp_path: Path) -> None:
         (f"{T0 + 2 * MINUTE_MS},100,101,99,abc,1", ("unparsable number",)),
         (f"{T0 + MINUTE_MS},100,101,99,100,1", ("duplicate timestamp", str(T0 + MINUTE_MS))),
         (f"{T0},100,101,99,100,1", ("timestamp out of order", f"{T0} after {T0 + MINUTE_MS}")),
-        (f"{T0 + 2 * MINUTE_MS + 30_000},100,101,99,100,1", ("not a whole number of minutes",)),
+        (f"{T0 + 2 * MINUTE_MS + 30_000},100,101,99,100,1", ("not a whole number of 1-minute bars",)),
     ],
 )
 def test_bad_row_raises_with_path_line_and_reason(tmp_path: Path, row: str, fragments: tuple[str, ...]) -> None:
@@ -153,10 +153,27 @@ def test_wrong_header_is_line_1(tmp_path: Path) -> None:
     assert "date,open" in err.reason
 
 
-def test_five_minute_data_is_refused(tmp_path: Path) -> None:
+def test_five_minute_data_is_replayed_as_five_minute_bars(tmp_path: Path) -> None:
     path = write(tmp_path / "BTCUSDT.csv.gz", [HEADER, *kline_rows(4, step=5 * MINUTE_MS)])
 
-    expect_error(path, 3, "5-minute data", "replay needs 1m klines")
+    series = load_klines(path)
+    [first, *_] = list(ReplayMarket([path], {}))
+
+    assert series.minutes == 5
+    assert first.ts == T0 + 5 * MINUTE_MS and first.bars[0].minutes == 5 and first.bars[0].ts == T0
+
+
+def test_two_minute_data_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "BTCUSDT.csv.gz", [HEADER, *kline_rows(4, step=2 * MINUTE_MS)])
+
+    expect_error(path, 3, "2 minutes", "1m, 3m or 5m")
+
+
+def test_five_minute_file_with_an_off_grid_step_is_refused(tmp_path: Path) -> None:
+    rows = [*kline_rows(3, step=5 * MINUTE_MS), f"{T0 + 16 * MINUTE_MS},100,101,99,100,1"]
+    path = write(tmp_path / "BTCUSDT.csv.gz", [HEADER, *rows])
+
+    expect_error(path, 5, "not a whole number of 5-minute bars")
 
 
 def test_file_without_rows_is_refused(tmp_path: Path) -> None:

@@ -84,7 +84,8 @@ def from_data(cfg: Config, data: list[Path] | None, days: float) -> dict[str, An
         result = run_backtest(run_cfg, out, duration_s=days * 86400 if days else None)
     s = result.summary
     decisions = result.decisions
-    span_days = max(s.get("bars", 0) / max(_symbols(s), 1) / 1440, 1e-9)
+    start, end = s.get("market_start_ts"), s.get("market_ts")
+    span_days = max(((end - start) / DAY_MS) if start and end else 0.0, 1e-9)
     evaluated = len(decisions)
     sized = sum(1 for d in decisions if d.sized is not None)
     passed_sim = sum(1 for d in decisions if d.estimate is not None and d.estimate.passed)
@@ -119,10 +120,6 @@ def from_data(cfg: Config, data: list[Path] | None, days: float) -> dict[str, An
         "kill_switch": s.get("kill_switch"),
         "calibration": s.get("calibration"),
     }
-
-
-def _symbols(summary: dict[str, Any]) -> int:
-    return int(summary.get("symbols") or 1)
 
 
 def verdicts(cfg: Config, arith: dict[str, Any], data: dict[str, Any] | None) -> list[str]:

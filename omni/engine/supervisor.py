@@ -69,6 +69,7 @@ class Supervisor:
         summary["wall_seconds"] = round(monotonic() - started, 3)
         summary["bars"] = self.asm.trader.bars
         summary["symbols"] = len(self.asm.venue.instruments)
+        summary["market_start_ts"] = self.asm.trader.first_ts
         summary["market_source"] = self.asm.source_info.get("source")
         pace = self.asm.pipeline.pacer.pace(self.asm.venue.now_ms(), self.asm.portfolio.trades_today)
         summary["pace"] = {

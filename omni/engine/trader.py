@@ -40,6 +40,7 @@ class Trader:
         self.warmup_ms = warmup_ms  # market time that only warms the indicators up: no entries
         self.end_ts: int | None = None
         self._started = False
+        self.first_ts: int | None = None  # the first batch's market time
         self.latch: KillSwitchLatch | None = None
         self._warm_until: int | None = None
         self.bars = 0
@@ -58,6 +59,7 @@ class Trader:
         async for batch, events in self.venue.stream(stop):
             if not self._started:
                 self._started = True
+                self.first_ts = batch.ts
                 if self.duration_ms is not None:  # market time from the open of the first bar
                     self.end_ts = batch.ts - 60_000 + self.duration_ms
                 portfolio.roll_day(batch.ts, equity())

@@ -57,10 +57,16 @@ class Candidate:
 
 
 class Series:
-    """Recent bars of one symbol on one timeframe, plus rolling statistics. Lists, trimmed in chunks."""
+    """Recent bars of one symbol on one timeframe, plus rolling statistics (running sums over fixed windows,
+    and a cached breakout channel recomputed only when its extreme leaves the window)."""
 
     __slots__ = (
+        "_hi",
+        "_hi_at",
+        "_lo",
+        "_lo_at",
         "_tr",
+        "_trim_at",
         "_trn",
         "_vr",
         "atr_sum",
@@ -68,105 +74,136 @@ class Series:
         "highs",
         "lows",
         "minutes",
+        "n",
         "opens",
         "params",
         "ret_sq_sum",
         "ret_sum",
-        "ts",
+        "signal",
         "turnover_sum",
-        "volumes",
         "zero_volume_run",
     )
 
     def __init__(self, minutes: int, params: ScannerParams):
         self.minutes = minutes
         self.params = params
-        self.ts: list[int] = []
         self.opens: list[float] = []
         self.highs: list[float] = []
         self.lows: list[float] = []
         self.closes: list[float] = []
-        self.volumes: list[float] = []
-        self._tr: list[float] = []  # true ranges, for the rolling ATR
-        self._trn: list[float] = []  # turnovers
-        self._vr: list[float] = []  # log returns
+        # rolling windows as fixed rings indexed by the bar count (slot n % size holds bar n's value)
+        self._tr = [0.0] * params.atr_bars  # true ranges, for the ATR
+        self._trn = [0.0] * params.turnover_bars  # turnovers
+        self._vr = [0.0] * params.volatility_bars  # simple returns
         self.atr_sum = self.turnover_sum = self.ret_sum = self.ret_sq_sum = 0.0
         self.zero_volume_run = 0
+        self.n = 0  # bars ever added (absolute index of the next bar)
+        self._trim_at = 2 * params.history_bars  # bar count at which old history is cut back
+        self._hi = -math.inf  # channel: highest high / lowest low of the last breakout_bars bars
+        self._lo = math.inf
+        self._hi_at = self._lo_at = -1  # absolute index of those extremes
+        self.signal: tuple[Side, float] | None = None  # the breakout the last added bar made, if any
 
     def __len__(self) -> int:
         return len(self.closes)
 
-    def add(self, bar: Bar) -> None:
-        p = self.params
+    def add(self, bar: Bar) -> tuple[Side, float] | None:
+        """Add a closed bar; returns (side, distance beyond the channel) if its close broke out."""
+        _, _, o, h, lo, c, v, _ = bar
         closes = self.closes
-        prev = closes[-1] if closes else bar.open
-        tr = max(bar.high, prev) - min(bar.low, prev)
-        self.atr_sum += tr - _push(self._tr, tr, p.atr_bars)
-        turnover = bar.volume * bar.close
-        self.turnover_sum += turnover - _push(self._trn, turnover, p.turnover_bars)
-        r = math.log(bar.close / prev) if prev > 0 else 0.0
-        old = _push(self._vr, r, p.volatility_bars)
+        n = self.n
+        prev = closes[-1] if n else o
+        tr = (h if h > prev else prev) - (lo if lo < prev else prev)
+        ring = self._tr
+        i = n % len(ring)
+        self.atr_sum += tr - ring[i]
+        ring[i] = tr
+        turnover = v * c
+        ring = self._trn
+        i = n % len(ring)
+        self.turnover_sum += turnover - ring[i]
+        ring[i] = turnover
+        r = c / prev - 1.0 if prev > 0 else 0.0
+        ring = self._vr
+        i = n % len(ring)
+        old = ring[i]
+        ring[i] = r
         self.ret_sum += r - old
         self.ret_sq_sum += r * r - old * old
-        self.zero_volume_run = self.zero_volume_run + 1 if bar.volume <= 0 else 0
-        self.ts.append(bar.ts)
-        self.opens.append(bar.open)
-        self.highs.append(bar.high)
-        self.lows.append(bar.low)
-        closes.append(bar.close)
-        self.volumes.append(bar.volume)
-        if len(closes) > 2 * p.history_bars:
-            cut = len(closes) - p.history_bars
-            for seq in (self.ts, self.opens, self.highs, self.lows, closes, self.volumes):
+        self.zero_volume_run = self.zero_volume_run + 1 if v <= 0 else 0
+        # breakout against the channel of the previous N bars, then roll the channel forward
+        nb = self.params.breakout_bars
+        hi, low = self._hi, self._lo
+        signal = None
+        if n >= nb:
+            if c > hi:
+                signal = (Side.BUY, c - hi)
+            elif c < low:
+                signal = (Side.SELL, low - c)
+        self.opens.append(o)
+        self.highs.append(h)
+        self.lows.append(lo)
+        closes.append(c)
+        self.n = n + 1
+        oldest = n + 1 - nb  # absolute index of the oldest bar in the new channel
+        if h >= hi:
+            self._hi, self._hi_at = h, n
+        elif self._hi_at < oldest:
+            self._rescan(oldest)
+        if lo <= self._lo:
+            self._lo, self._lo_at = lo, n
+        elif self._lo_at < oldest:
+            self._rescan(oldest)
+        if n >= self._trim_at:
+            keep = self.params.history_bars
+            cut = len(closes) - keep
+            for seq in (self.opens, self.highs, self.lows, closes):
                 del seq[:cut]
+            self._trim_at = n + keep
+        self.signal = signal
+        return signal
+
+    def _rescan(self, oldest: int) -> None:
+        """Recompute the channel over the bars at absolute indices [oldest, n)."""
+        base = self.n - len(self.closes)  # absolute index of closes[0]
+        i = max(oldest, base) - base
+        highs = self.highs[i:]
+        lows = self.lows[i:]
+        hi = max(highs)
+        lo = min(lows)
+        self._hi, self._hi_at = hi, base + i + (len(highs) - 1 - highs[::-1].index(hi))
+        self._lo, self._lo_at = lo, base + i + (len(lows) - 1 - lows[::-1].index(lo))
 
     @property
     def atr(self) -> float:
-        n = len(self._tr)
+        n = min(self.n, len(self._tr))
         return self.atr_sum / n if n else 0.0
 
     @property
     def turnover(self) -> float:
-        n = len(self._trn)
+        n = min(self.n, len(self._trn))
         return self.turnover_sum / n if n else 0.0
 
     @property
     def volatility(self) -> float:
-        n = len(self._vr)
+        """Realised volatility per bar: the standard deviation of simple returns over the window."""
+        n = min(self.n, len(self._vr))
         if n < 2:
             return 0.0
         mean = self.ret_sum / n
         return math.sqrt(max(self.ret_sq_sum / n - mean * mean, 0.0))
 
     def breakout(self) -> tuple[Side, float] | None:
-        """(side, distance beyond the channel) if the last close broke the prior N-bar high or low."""
-        n = self.params.breakout_bars
-        if len(self.closes) <= n:
-            return None
-        close = self.closes[-1]
-        hi = max(self.highs[-n - 1 : -1])
-        if close > hi:
-            return Side.BUY, close - hi
-        lo = min(self.lows[-n - 1 : -1])
-        if close < lo:
-            return Side.SELL, lo - close
-        return None
-
-
-def _push(window: list[float], x: float, size: int) -> float:
-    """Append ``x`` to a rolling window of ``size``; returns the value that fell out (0.0 if none)."""
-    window.append(x)
-    if len(window) > size:
-        return window.pop(0)
-    return 0.0
+        """The breakout the last added bar made: (side, distance beyond the prior N-bar channel), or None."""
+        return self.signal
 
 
 class _Symbol:
-    __slots__ = ("aggs", "series")
+    __slots__ = ("plan", "series")
 
     def __init__(self, timeframes: tuple[int, ...], params: ScannerParams):
         self.series = {tf: Series(tf, params) for tf in timeframes}
-        self.aggs = {tf: BarAggregator(tf) for tf in timeframes if tf > 1}
+        self.plan = tuple((tf, self.series[tf], BarAggregator(tf) if tf > 1 else None) for tf in timeframes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,26 +228,26 @@ class AssetScanner:
         st = self._symbols.get(symbol)
         return None if st is None else st.series.get(timeframe)
 
-    def update(self, bar: Bar) -> list[tuple[Series, Side, float]]:
+    def update(self, bar: Bar) -> list[tuple[Series, Side, float]] | None:
         """Fold one closed bar in; returns the breakouts it completed: (series, side, distance beyond)."""
         st = self._symbols.get(bar.symbol)
         if st is None:
             st = self._symbols[bar.symbol] = _Symbol(self.params.timeframes, self.params)
-        out = []
-        for tf, series in st.series.items():
-            if bar.minutes == tf:
-                done: tuple[Bar, ...] = (bar,)
-            elif bar.minutes == 1:
-                done = st.aggs[tf].update_all(bar)
-                if not done:
-                    continue
-            else:  # e.g. 5m data cannot make 3m bars
-                continue
-            for b in done:
-                series.add(b)
-            hit = series.breakout()
-            if hit is not None:
-                out.append((series, hit[0], hit[1]))
+        out = None
+        minutes = bar.minutes
+        for tf, series, agg in st.plan:
+            if minutes == tf:
+                hit = series.add(bar)
+                if hit is not None:
+                    out = out or []
+                    out.append((series, hit[0], hit[1]))
+            elif minutes == 1 and agg is not None:
+                done = agg.update_all(bar)
+                for b in done:
+                    hit = series.add(b)
+                    if hit is not None:
+                        out = out or []
+                        out.append((series, hit[0], hit[1]))
         return out
 
     def candidates(

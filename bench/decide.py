@@ -84,8 +84,10 @@ def snapshot(c: Candidate, keep: int) -> Candidate:
     s = Series(src.minutes, src.params)
     for name in ("opens", "highs", "lows", "closes"):
         setattr(s, name, getattr(src, name)[-keep:])
-    for name in ("_tr", "_trn", "_vr"):  # rolling windows, already short
-        setattr(s, name, type(getattr(src, name))(getattr(src, name), maxlen=getattr(src, name).maxlen))
+    for name in ("_tr", "_trn", "_vr"):  # rolling windows (rings), already short
+        setattr(s, name, list(getattr(src, name)))
+    s.n = src.n
+    s._trim_at = src._trim_at
     s.atr_sum, s.turnover_sum, s.ret_sum, s.ret_sq_sum = src.atr_sum, src.turnover_sum, src.ret_sum, src.ret_sq_sum
     s.zero_volume_run = src.zero_volume_run
     return dataclasses.replace(c, series=s)

@@ -104,8 +104,9 @@ def simulate(
     pnls: list[float] = []
     wins = tps = sls = liqs = timeouts = held = 0
     sign = 1.0 if long else -1.0
+    entry_slip = 1.0 + slippage if long else 1.0 - slippage
     for i in range(first_entry, last_entry + 1):
-        e = closes[i]
+        e = closes[i] * entry_slip  # a market entry at the close, moved by the slippage
         if long:
             sl, tp, liq = e * (1 - stop_frac), e * (1 + take_profit_frac), e * (1 - liq_frac)
         else:
@@ -130,7 +131,7 @@ def simulate(
         bars = min(j, end) - i
         held += bars
         if kind == LIQUIDATION:
-            pnl = -margin
+            pnl = -margin - fee * notional  # the whole margin, and the entry fee already paid
             liqs += 1
         else:
             if kind == 0:

@@ -121,7 +121,8 @@ class DecisionPipeline:
             decisions.append(self._evaluate(c, now, equity, budget))
             if decisions[-1].approved is not None:
                 self.pacer.record_entry(now)
-                available -= decisions[-1].sized.margin  # type: ignore[union-attr]
+                sized = decisions[-1].sized
+                available -= sized.margin + sized.entry_fee  # type: ignore[union-attr]
                 budget = self.compound.margin_budget(equity, available)
         return decisions
 

@@ -50,7 +50,7 @@ class Candidate:
     take_profit_distance: float
     score: float
     atr: float
-    volatility: float  # realised, per bar (std of log returns)
+    volatility: float  # realised, per bar (std of simple returns)
     turnover: float  # average USDT per bar
     spread: float | None
     series: Series  # the symbol's history on this timeframe, up to and including the signal bar

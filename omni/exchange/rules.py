@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_UP, Decimal
 
-from omni.domain.instrument import ONE, ZERO, Instrument, RiskTier
+from omni.domain.instrument import ZERO, Instrument, RiskTier
 from omni.domain.orders import OrderIntent, OrderType, Side
-from omni.exchange import intrabar
 
 MONEY = Decimal("0.00000001")
 
@@ -199,26 +198,12 @@ def check_risk_limit(inst: Instrument, new_value: Decimal, leverage: Decimal) ->
 
 def slipped_price(inst: Instrument, side: Side, price: float, slippage: float, low: float, high: float) -> Decimal:
     """Fill price of a taker order: ``price`` moved ``slippage`` (fraction) against ``side``, kept inside
-    the bar's [low, high], then rounded to the tick against the taker."""
-    p = intrabar.slip(side is Side.BUY, price, slippage, low, high)
+    the bar's [low, high], then rounded to the tick against the taker. Exact decimal maths, so a product that
+    lands on a tick is not pushed a tick further by float error."""
+    p = Decimal(repr(price))
+    if slippage:
+        s = Decimal(repr(slippage))
+        p = p * (1 + s) if side is Side.BUY else p * (1 - s)
     if side is Side.BUY:
-        return inst.price_up(p)
-    return max(inst.price_down(p), inst.tick_size)
-
-
-__all__ = [
-    "MONEY",
-    "ONE",
-    "Reject",
-    "bankruptcy_price",
-    "check_leverage",
-    "check_order_shape",
-    "check_risk_limit",
-    "check_stops",
-    "funding_payment",
-    "initial_margin",
-    "liquidation_price",
-    "maintenance_margin",
-    "money",
-    "trade_fee",
-]
+        return inst.price_up(min(p, Decimal(repr(high))))
+    return max(inst.price_down(max(p, Decimal(repr(low)))), inst.tick_size)

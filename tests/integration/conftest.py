@@ -31,7 +31,7 @@ def parse_lines(text: str) -> list[dict]:
     out = []
     for line in text.splitlines():
         line = line.strip()
-        if line.startswith("{"):
+        if line.startswith("{") and line.endswith("}"):
             out.append(json.loads(line))
     return out
 

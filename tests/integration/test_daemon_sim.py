@@ -34,6 +34,7 @@ def test_synthetic_day_at_max_speed_completes_with_exact_accounting(tmp_path):
     assert s["trades_total"] > 0 and s["orders"] > 0
     assert_accounting_identity(s)
     assert_run_invariants(run, max_concurrent=10)
+    assert not run.named("liquidation")
     assert Decimal(s["largest_loss"]) >= -Decimal("0.5") - Decimal("0.5")  # loss cap plus gap-slippage room
     assert len(run.named("final_summary")) == 1
     assert {"capital", "total_profit", "trades_today", "active_trades", "avg_profit_per_trade", "success_rate"} <= set(

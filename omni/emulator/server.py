@@ -1,0 +1,276 @@
+"""The emulator's HTTP front: an aiohttp app on 127.0.0.1 that answers like Bybit V5 REST.
+
+Per request, in Bybit's order: the per-IP budget (600 requests / 5 s, else HTTP 403), authentication of private
+endpoints (``auth.py``), the per-UID rolling 1 s limit of the endpoint (retCode 10006 "Too many visits!"),
+then the endpoint (``rest.py``). Replies use Bybit's envelope with HTTP 200 for business errors; private replies
+carry ``X-Bapi-Limit``, ``X-Bapi-Limit-Status`` and ``X-Bapi-Limit-Reset-Timestamp`` (now, or the future reset
+when exceeded: pybit sleeps until then and would crash on a past one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from omni.clock import Clock, LiveClock
+from omni.domain.instrument import Instrument
+from omni.domain.market import MINUTE_MS, MarketBatch
+from omni.emulator import auth, rest
+from omni.emulator.state import AccountConfig, EmulatorState, StateError
+from omni.venues.bybit_codec import CodecError
+from omni.venues.instruments_file import generated_instruments
+from omni.venues.replay import ReplayMarket
+from omni.venues.synthetic import SyntheticMarket
+
+log = structlog.get_logger(__name__)
+
+RATE_LIMITED = 10006
+RATE_LIMITED_MSG = "Too many visits!"
+IP_LIMITED_TEXT = "access too frequent"
+SERVER_ERROR = 10016
+#: a 10006 reset time is never closer than this (ms): pybit computes ``reset - its now`` and crashes when < 0
+MIN_RESET_AHEAD_MS = 50
+UID_WINDOW_MS = 1000
+
+RET_CODE = web.ResponseKey("ret_code", int)
+AppHook = Callable[[web.Application, EmulatorState], None]
+
+
+@dataclass
+class EmulatorConfig:
+    """How to run the emulator. ``accounts`` is required; everything else has a test-friendly default."""
+
+    accounts: Sequence[AccountConfig] = ()
+    #: instruments to list; default: generated ``SYN001USDT``... (``symbols`` of them, from ``seed``)
+    instruments: dict[str, Instrument] | None = None
+    #: market source; default: ReplayMarket over ``replay_paths`` if given, else a SyntheticMarket(seed)
+    market: Iterable[MarketBatch] | None = None
+    replay_paths: Sequence[str | Path] = ()
+    seed: int = 1
+    symbols: int = 10
+    #: synthetic start prices per symbol (overrides the seeded ones)
+    start_prices: dict[str, float] = field(default_factory=dict)
+    #: bars fed before the server answers (so every symbol has a price)
+    warmup_bars: int = 60
+    #: wall seconds per market bar for the background task; <= 0: no task (tests call state.advance)
+    bar_seconds: float = 1.0
+    host: str = "127.0.0.1"
+    port: int = 0
+    clock: Clock | None = None
+    ip_limit: int = 600
+    ip_window_ms: int = 5000
+    #: per-path overrides of rest.UID_LIMITS (requests per rolling second per API key)
+    uid_limits: dict[str, int] = field(default_factory=dict)
+    history_bars: int = 1440
+    kline_intervals: tuple[int, ...] = (1, 3, 5)
+    #: called with (app, state) before the app starts: the WebSocket layer adds its routes here
+    app_hooks: list[AppHook] = field(default_factory=list)
+    #: how many served requests ``EmulatorServer.requests`` keeps
+    request_log: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One answered request, for tests: what came in and what went out."""
+
+    method: str
+    path: str
+    http_status: int
+    ret_code: int | None
+    ts: int
+    headers: dict[str, str]
+
+
+class Window:
+    """A rolling window of ``limit`` hits per ``span_ms``."""
+
+    def __init__(self, limit: int, span_ms: int):
+        self.limit, self.span = limit, span_ms
+        self.hits: deque[int] = deque()
+
+    def hit(self, now: int) -> tuple[bool, int, int]:
+        """Count a hit at ``now`` if allowed: (allowed, remaining, reset ts)."""
+        while self.hits and self.hits[0] <= now - self.span:
+            self.hits.popleft()
+        if len(self.hits) >= self.limit:
+            return False, 0, self.hits[0] + self.span
+        self.hits.append(now)
+        return True, self.limit - len(self.hits), now
+
+
+def build_market(config: EmulatorConfig, now_ms: int) -> tuple[dict[str, Instrument], Iterable[MarketBatch]]:
+    """The instruments and market source ``config`` asks for."""
+    instruments = config.instruments
+    if config.market is not None:
+        return instruments or generated_instruments(config.symbols, config.seed), config.market
+    if config.replay_paths:
+        replay = ReplayMarket(list(config.replay_paths), instruments or {})
+        return replay.instruments, replay
+    instruments = instruments or generated_instruments(config.symbols, config.seed)
+    start = now_ms - now_ms % MINUTE_MS - config.warmup_bars * MINUTE_MS
+    market = SyntheticMarket(instruments, seed=config.seed, start_ts=start)
+    market.start_prices.update(config.start_prices)
+    return instruments, market
+
+
+class EmulatorServer:
+    """``async with EmulatorServer(config) as server:`` serves ``server.url`` until the block ends."""
+
+    def __init__(self, config: EmulatorConfig):
+        if not config.accounts or not all(a.api_key and a.api_secret for a in config.accounts):
+            raise ValueError("the emulator refuses to start without an API key pair (api_key and api_secret)")
+        self.config = config
+        clock = config.clock or LiveClock()
+        instruments, market = build_market(config, clock.now_ms())
+        self.state = EmulatorState(
+            instruments, market, config.accounts, clock=clock,
+            history_bars=config.history_bars, kline_intervals=config.kline_intervals,
+        )  # fmt: skip
+        self.port = 0
+        self.requests: deque[Served] = deque(maxlen=config.request_log)
+        self._ip: dict[str, Window] = {}
+        self._uid: dict[tuple[str, str], Window] = {}
+        self._fail: deque[tuple[int, int | None]] = deque()
+        self._runner: web.AppRunner | None = None
+        self._task: asyncio.Task | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    def fail_next(self, n: int = 1, status: int = 500, ret_code: int | None = None) -> None:
+        """Answer the next ``n`` requests with HTTP ``status``, or with HTTP 200 and ``ret_code`` if given."""
+        self._fail.extend([(status, ret_code)] * n)
+
+    def build_app(self) -> web.Application:
+        app = web.Application()
+        for (method, path), (handler, private) in rest.ROUTES.items():
+            app.router.add_route(method, path, self._endpoint(handler, private))
+        for hook in self.config.app_hooks:
+            hook(app, self.state)
+        return app
+
+    async def start(self) -> None:
+        if self.config.warmup_bars > 0:
+            self.state.advance(self.config.warmup_bars)
+        self._runner = web.AppRunner(self.build_app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        if self.config.bar_seconds > 0:
+            self._task = asyncio.create_task(self._run_market(), name="emulator-market")
+        log.info("emulator_started", url=self.url, symbols=len(self.state.instruments))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> EmulatorServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _run_market(self) -> None:
+        while not self.state.exhausted:
+            await asyncio.sleep(self.config.bar_seconds)
+            try:
+                self.state.advance(1)
+            except Exception:  # an emulator bug: say so loudly, stop the market, keep answering requests
+                log.exception("emulator_market_failed", market_ts=self.state.market_ts)
+                return
+        log.info("emulator_market_exhausted", market_ts=self.state.market_ts)
+
+    # ------------------------------------------------------------ the request path
+
+    def _endpoint(self, handler: rest.Handler, private: bool) -> Callable[[web.Request], Any]:
+        async def serve(request: web.Request) -> web.Response:
+            response = await self._serve(request, handler, private)
+            self.requests.append(Served(request.method, request.path, response.status, response.get(RET_CODE),
+                                        self.state.now_ms(), dict(response.headers)))  # fmt: skip
+            return response
+
+        return serve
+
+    async def _serve(self, request: web.Request, handler: rest.Handler, private: bool) -> web.Response:
+        state = self.state
+        now = state.now_ms()
+        ip = request.remote or "?"
+        window = self._ip.setdefault(ip, Window(self.config.ip_limit, self.config.ip_window_ms))
+        if not window.hit(now)[0]:
+            return web.Response(status=403, text=IP_LIMITED_TEXT)
+        if self._fail:
+            status, ret_code = self._fail.popleft()
+            if ret_code is None:
+                return web.Response(status=status, text="injected failure")
+            return self._reply(now, None, ret_code, "injected failure")
+        body = await request.read()
+        headers: dict[str, str] = {}
+        key = ""
+        if private:
+            payload = auth.rest_payload(request.method, request.rel_url.raw_query_string, body)
+            try:
+                key = auth.check_rest(request.headers, payload, state.secrets, now)
+            except auth.AuthFailure as e:
+                return self._reply(now, None, e.code, e.message, status=e.http_status)
+            limit = self.config.uid_limits.get(request.path, rest.UID_LIMITS.get(request.path, 50))
+            uid = self._uid.setdefault((key, request.path), Window(limit, UID_WINDOW_MS))
+            allowed, remaining, reset = uid.hit(now)
+            if not allowed:
+                reset = max(reset, now + MIN_RESET_AHEAD_MS)
+            headers = {"X-Bapi-Limit": str(limit), "X-Bapi-Limit-Status": str(remaining),
+                       "X-Bapi-Limit-Reset-Timestamp": str(reset)}  # fmt: skip
+            if not allowed:
+                return self._reply(now, None, RATE_LIMITED, RATE_LIMITED_MSG, headers)
+        try:
+            params = self._params(request, body)
+            result = handler(state, params, key)
+        except (rest.ApiError, StateError, CodecError) as e:
+            return self._reply(now, None, e.code, e.message, headers)
+        except Exception:  # a bug in the emulator: answer like Bybit's internal error, keep serving
+            log.exception("emulator_endpoint_failed", path=request.path)
+            return self._reply(now, None, SERVER_ERROR, "Internal System Error.", headers)
+        return self._reply(now, result, 0, "OK", headers)
+
+    @staticmethod
+    def _params(request: web.Request, body: bytes) -> dict[str, Any]:
+        if request.method == "GET":
+            return dict(request.query)
+        if not body.strip():
+            return {}
+        try:
+            params = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise rest.ApiError(rest.PARAM_ERROR, "params error: request body is not JSON") from None
+        if not isinstance(params, dict):
+            raise rest.ApiError(rest.PARAM_ERROR, "params error: request body must be a JSON object")
+        return params
+
+    @staticmethod
+    def _reply(
+        now: int, result: dict[str, Any] | None, code: int, message: str,
+        headers: dict[str, str] | None = None, status: int = 200,
+    ) -> web.Response:  # fmt: skip
+        body = {"retCode": code, "retMsg": message, "result": result or {}, "retExtInfo": {}, "time": now}
+        extra = {"Ret_code": str(code), "Traceid": uuid.uuid4().hex, "Timenow": str(now), **(headers or {})}
+        response = web.json_response(body, status=status, headers=extra)
+        response[RET_CODE] = code
+        return response

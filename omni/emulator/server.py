@@ -148,6 +148,12 @@ class EmulatorServer:
     def url(self) -> str:
         return f"http://{self.config.host}:{self.port}"
 
+    @property
+    def app(self) -> web.Application:
+        """The running aiohttp application (after ``start``)."""
+        assert self._runner is not None, "server not started"
+        return self._runner.app
+
     def fail_next(self, n: int = 1, status: int = 500, ret_code: int | None = None) -> None:
         """Answer the next ``n`` requests with HTTP ``status``, or with HTTP 200 and ``ret_code`` if given."""
         self._fail.extend([(status, ret_code)] * n)

@@ -1,0 +1,201 @@
+"""The emulator's WebSocket side: /v5/public/linear and /v5/private, as pybit expects them.
+
+- RFC 6455 pings are answered by aiohttp (``autoping``); text ``{"op":"ping"}`` gets Bybit's pong (public:
+  ``ret_msg "pong"``; private: ``op "pong"`` with ``args``). Any other stray frame without a ``topic`` would
+  kill pybit's socket, so the hub only ever sends acks, pongs and topic frames.
+- Subscribe acks echo ``req_id``; topics are pushed exactly as subscribed (``order``, ``kline.1.BTCUSDT``).
+- Private sockets must ``auth`` first (signature over ``GET/realtime`` + expires, expiry in the future).
+- Test hooks: ``drop_all()`` closes every socket (pybit sees a close and reconnects), ``stall(seconds)`` stops
+  all pushes for a while (a silent, half-dead socket), ``inject(text)`` sends a raw frame to every socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+import uuid
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from omni.emulator.auth import AuthFailure, check_ws
+from omni.emulator.state import EmulatorState
+
+PUBLIC_PATH = "/v5/public/linear"
+PRIVATE_PATH = "/v5/private"
+PRIVATE_TOPICS = frozenset({"order", "execution", "position", "wallet"})
+#: where the hub lives on the aiohttp application
+HUB: web.AppKey[WsHub] = web.AppKey("ws_hub")
+
+
+class _Conn:
+    def __init__(self, ws: web.WebSocketResponse, private: bool):
+        self.ws = ws
+        self.private = private
+        self.conn_id = uuid.uuid4().hex[:20]
+        self.topics: set[str] = set()
+        self.key: str | None = None
+        self.out: asyncio.Queue[str] = asyncio.Queue()
+
+
+class WsHub:
+    """All WebSocket connections of one emulator, fed by the state's listeners."""
+
+    def __init__(self, state: EmulatorState):
+        self.state = state
+        self.conns: set[_Conn] = set()
+        self.stalled_until = 0.0
+        self.sent = 0
+        self._ids = itertools.count(1)
+        state.listeners.append(self._public)
+        for key, account in state.accounts.items():
+            account.listeners.append(self._private_for(key))
+
+    @classmethod
+    def hook(cls, app: web.Application, state: EmulatorState) -> None:
+        """``EmulatorConfig.app_hooks`` entry: add the two socket routes to the app."""
+        hub = cls(state)
+        app[HUB] = hub
+        app.router.add_get(PUBLIC_PATH, hub.public_handler)
+        app.router.add_get(PRIVATE_PATH, hub.private_handler)
+        app.on_shutdown.append(lambda _app: hub.close_all())
+
+    # ------------------------------------------------------------ test hooks
+
+    async def drop_all(self) -> None:
+        """Close every socket from the server side (as a restart or a network blip would)."""
+        for c in list(self.conns):
+            with contextlib.suppress(Exception):
+                await c.ws.close()
+
+    def stall(self, seconds: float) -> None:
+        """Push nothing (but keep the sockets open) for ``seconds``: a silently dead stream."""
+        self.stalled_until = time.monotonic() + seconds
+
+    def inject(self, text: str) -> None:
+        """Send a raw frame to every socket (malformed and unknown messages)."""
+        for c in self.conns:
+            c.out.put_nowait(text)
+
+    async def close_all(self) -> None:
+        await self.drop_all()
+
+    # ------------------------------------------------------------ publishing
+
+    def _public(self, topic: str, data: list[dict[str, Any]]) -> None:
+        if not self.conns or topic in PRIVATE_TOPICS:
+            return
+        payload = data[0] if topic.startswith("tickers.") and data else data
+        frame = None
+        for c in self.conns:
+            if not c.private and topic in c.topics:
+                if frame is None:
+                    frame = json.dumps({"topic": topic, "type": "snapshot", "ts": self.state.now_ms(), "data": payload})
+                c.out.put_nowait(frame)
+
+    def _private_for(self, key: str):  # type: ignore[no-untyped-def]
+        def listener(topic: str, data: list[dict[str, Any]]) -> None:
+            frame = None
+            for c in self.conns:
+                if c.private and c.key == key and topic in c.topics:
+                    if frame is None:
+                        frame = json.dumps(
+                            {
+                                "id": f"{next(self._ids)}",
+                                "topic": topic,
+                                "creationTime": self.state.now_ms(),
+                                "data": data,
+                            }
+                        )
+                    c.out.put_nowait(frame)
+
+        return listener
+
+    async def _sender(self, c: _Conn) -> None:
+        while True:
+            text = await c.out.get()
+            delay = self.stalled_until - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if c.ws.closed:
+                return
+            await c.ws.send_str(text)
+            self.sent += 1
+
+    # ------------------------------------------------------------ handlers
+
+    async def public_handler(self, request: web.Request) -> web.WebSocketResponse:
+        return await self._serve(request, private=False)
+
+    async def private_handler(self, request: web.Request) -> web.WebSocketResponse:
+        return await self._serve(request, private=True)
+
+    async def _serve(self, request: web.Request, private: bool) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True, heartbeat=None)
+        await ws.prepare(request)
+        c = _Conn(ws, private)
+        self.conns.add(c)
+        sender = asyncio.create_task(self._sender(c))
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    req = json.loads(msg.data)
+                    if not isinstance(req, dict):
+                        raise ValueError("not an object")
+                except ValueError:
+                    continue  # Bybit ignores garbage; never answer with a topic-less error pybit would choke on
+                self._handle(c, req)
+        finally:
+            self.conns.discard(c)
+            sender.cancel()
+            with contextlib.suppress(BaseException):
+                await sender
+        return ws
+
+    def _handle(self, c: _Conn, req: dict[str, Any]) -> None:
+        op = req.get("op")
+        req_id = req.get("req_id") or ""
+        if op == "ping":
+            if c.private:
+                c.out.put_nowait(
+                    json.dumps(
+                        {"req_id": req_id, "op": "pong", "args": [str(self.state.now_ms())], "conn_id": c.conn_id}
+                    )
+                )
+            else:
+                c.out.put_nowait(
+                    json.dumps(
+                        {"success": True, "ret_msg": "pong", "conn_id": c.conn_id, "req_id": req_id, "op": "ping"}
+                    )
+                )
+        elif op == "auth" and c.private:
+            secrets = {k: a.config.api_secret for k, a in self.state.accounts.items()}
+            try:
+                c.key = check_ws(req.get("args") or [], secrets, self.state.now_ms())
+                reply: dict[str, Any] = {"success": True, "ret_msg": "", "op": "auth", "conn_id": c.conn_id}
+            except AuthFailure as e:
+                reply = {"success": False, "ret_msg": e.message, "op": "auth", "conn_id": c.conn_id, "retCode": e.code}
+            c.out.put_nowait(json.dumps(reply))
+        elif op in ("subscribe", "unsubscribe"):
+            args = [a for a in (req.get("args") or []) if isinstance(a, str)]
+            ok = bool(args) and (c.key is not None if c.private else True)
+            if ok and op == "subscribe":
+                c.topics.update(args)
+            elif ok:
+                c.topics.difference_update(args)
+            c.out.put_nowait(
+                json.dumps(
+                    {
+                        "success": ok,
+                        "ret_msg": "" if ok else "subscribe failed",
+                        "conn_id": c.conn_id,
+                        "req_id": req_id,
+                        "op": op,
+                    }
+                )
+            )

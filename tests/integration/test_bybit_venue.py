@@ -1,0 +1,180 @@
+"""OMNI's BybitVenue (real pybit HTTP + WebSocket underneath) against the emulator on a free loopback port:
+trade life cycle, socket drops with reconnect + resync, malformed frames, and the secret never logged."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from decimal import Decimal as D
+
+import pytest
+from structlog.testing import capture_logs
+
+from omni.domain.events import OrderAccepted, OrderFilled, PositionChanged
+from omni.domain.orders import OrderIntent, Side
+from omni.emulator.server import EmulatorConfig, EmulatorServer
+from omni.emulator.state import AccountConfig
+from omni.emulator.ws import HUB, WsHub
+from omni.logsetup import get
+from omni.venues.bybit import BybitVenue
+from omni.venues.synthetic import SyntheticMarket
+from tests.factories import T0, btc
+
+KEY, SECRET = "venue-key", "venue-secret-DO-NOT-LOG"
+
+
+@pytest.fixture
+async def server():
+    insts = {"BTCUSDT": btc(), "ETHUSDT": dataclasses.replace(btc(), symbol="ETHUSDT")}
+    market = SyntheticMarket(insts, seed=3, start_ts=T0)
+    market.start_prices["BTCUSDT"] = 20_000.0
+    market.start_prices["ETHUSDT"] = 2_000.0
+    config = EmulatorConfig(
+        accounts=[AccountConfig(KEY, SECRET, balance=D(10_000))],
+        instruments=insts,
+        market=market,
+        bar_seconds=0,
+        app_hooks=[WsHub.hook],
+    )
+    async with EmulatorServer(config) as srv:
+        srv.state.advance(30)
+        yield srv
+
+
+def make_venue(srv: EmulatorServer, **kw) -> BybitVenue:
+    ws = srv.url.replace("http://", "ws://")
+    return BybitVenue("bybit-testnet", srv.url, ws, ws, KEY, SECRET, get("venue"), max_silence_s=2.0, **kw)
+
+
+async def drain(venue: BybitVenue, until, timeout: float = 5.0) -> list:
+    """Collect events from the venue stream until ``until(events)`` holds."""
+    stop = asyncio.Event()
+    seen: list = []
+
+    async def run():
+        async for _batch, events in venue.stream(stop):
+            seen.extend(events)
+            if until(seen):
+                return
+
+    await asyncio.wait_for(run(), timeout)
+    return seen
+
+
+def hub(srv: EmulatorServer) -> WsHub:
+    return srv.app[HUB]
+
+
+async def test_trade_life_cycle_through_pybit(server):
+    venue = make_venue(server)
+    await venue.connect()
+    try:
+        assert set(venue.instruments) == {"BTCUSDT", "ETHUSDT"}
+        assert venue.balance() == D(10_000)
+        assert await venue.set_leverage("BTCUSDT", D(20)) is None
+        last = server.state.last_price("BTCUSDT")
+        intent = OrderIntent(
+            "omni-t-1",
+            "BTCUSDT",
+            Side.BUY,
+            D("0.01"),
+            stop_loss=btc().round_price(last * D("0.98")),
+            take_profit=btc().round_price(last * D("1.02")),
+            leverage=D(20),
+        )
+        [accepted] = await venue.place(intent)
+        assert isinstance(accepted, OrderAccepted) and accepted.order.client_id == "omni-t-1"
+        events = await drain(
+            venue,
+            lambda ev: (
+                any(isinstance(e, PositionChanged) and e.position for e in ev)
+                and any(isinstance(e, OrderFilled) for e in ev)
+            ),
+        )
+        fill = next(e.fill for e in events if isinstance(e, OrderFilled))
+        assert fill.qty == D("0.01") and fill.client_id == "omni-t-1"
+        pos = (await venue.positions())["BTCUSDT"]
+        assert pos.size == D("0.01") and pos.stop_loss == intent.stop_loss
+        # market bars arrive as 1m bars
+        server.state.advance(2)
+        stop = asyncio.Event()
+        async for batch, _ in venue.stream(stop):
+            if batch.bars:
+                assert batch.bars[0].symbol in venue.instruments and batch.bars[0].minutes == 1
+                break
+    finally:
+        await venue.close()
+
+
+async def test_duplicate_link_id_on_retry_is_looked_up_not_duplicated(server):
+    venue = make_venue(server)
+    await venue.connect()
+    try:
+        intent = OrderIntent("omni-dup-1", "BTCUSDT", Side.BUY, D("0.01"), leverage=D(10))
+        await venue.place(intent)
+        [second] = await venue.place(intent)  # same orderLinkId again: Bybit says 110072
+        assert second.code == 110072  # a first attempt that meets 110072 is a real duplicate: refused, not sent
+        assert list(server.state.account(KEY).by_link) == ["omni-dup-1"]  # one order on the exchange
+    finally:
+        await venue.close()
+
+
+async def test_dropped_sockets_reconnect_and_resync_without_missing_a_fill(server):
+    venue = make_venue(server)
+    await venue.connect()
+    try:
+        resyncs = venue.resyncs
+        await hub(server).drop_all()
+        # an order filled while the private socket is down must still be seen (resync by REST)
+        intent = OrderIntent("omni-drop-1", "BTCUSDT", Side.BUY, D("0.01"), leverage=D(10))
+        await venue.place(intent)
+        for _ in range(60):
+            await asyncio.sleep(0.1)
+            if venue.resyncs > resyncs and "BTCUSDT" in await venue.positions():
+                break
+        assert "BTCUSDT" in await venue.positions()
+        assert venue.resyncs > resyncs  # the watchdog rebuilt a socket and reloaded state by REST
+        assert venue.private.reconnects + venue.public.reconnects >= 1
+    finally:
+        await venue.close()
+
+
+async def test_malformed_and_unknown_frames_are_logged_and_survived(server):
+    venue = make_venue(server)
+    await venue.connect()
+    try:
+        with capture_logs() as logs:
+            hub(server).inject(json.dumps({"topic": "kline.1.BTCUSDT", "data": [{"confirm": True}]}))
+            hub(server).inject(json.dumps({"topic": "mystery.topic", "data": []}))
+            server.state.advance(1)
+            stop = asyncio.Event()
+
+            async def consume():
+                async for _ in venue.stream(stop):
+                    pass
+
+            task = asyncio.create_task(consume())
+            await asyncio.sleep(0.5)
+            stop.set()
+            await asyncio.wait_for(task, 2)
+        assert any(e["event"] == "ws_message_dropped" for e in logs)
+        assert venue.public is not None and venue.public.healthy()
+    finally:
+        await venue.close()
+
+
+async def test_the_api_secret_never_reaches_the_logs(server):
+    with capture_logs() as logs:
+        venue = make_venue(server)
+        await venue.connect()
+        await venue.place(OrderIntent("omni-log-1", "BTCUSDT", Side.BUY, D("0.01"), leverage=D(10)))
+        await venue.close()
+    assert SECRET not in json.dumps(logs, default=str)
+
+
+async def test_mainnet_is_refused_before_any_request():
+    from omni.domain.errors import VenueFatal
+
+    with pytest.raises(VenueFatal, match="MAINNET"):
+        BybitVenue("bybit-testnet", "https://api.bybit.com", "wss://x", "wss://x", KEY, SECRET, get("v"))

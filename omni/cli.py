@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 
@@ -176,6 +177,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rk.add_argument("--config", type=Path, default=None, metavar="PATH", help="YAML config (default: built-in)")
 
+    em = sub.add_parser(
+        "emulator",
+        help="a local Bybit V5 emulator (REST + WebSocket) that pybit and OMNI can trade against",
+        description="Serve Bybit V5 REST and WebSocket (/v5/public/linear, /v5/private) on HOST:PORT, backed by "
+        "the sim venue's matching engine, with Bybit's signatures, rate limits and error codes. Point OMNI at it "
+        "with venue.rest_url / public_ws_url / private_ws_url (see README).",
+    )
+    em.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, loopback only)")
+    em.add_argument("--port", type=int, default=0, help="port (default: a free one, printed at start)")
+    em.add_argument("--api-key", default=None, help="the account's API key (default: BYBIT_API_KEY)")
+    em.add_argument("--api-secret", default=None, help="the account's API secret (default: BYBIT_API_SECRET)")
+    em.add_argument("--balance", type=float, default=12.0, help="USDT balance of the account (default 12)")
+    em.add_argument("--seed", type=int, default=1, help="synthetic market seed (default 1)")
+    em.add_argument("--symbols", type=int, default=10, help="synthetic symbols (default 10)")
+    em.add_argument(
+        "--data",
+        nargs="+",
+        type=_existing_file,
+        default=None,
+        metavar="FILE",
+        help="replay recorded klines instead of a synthetic market",
+    )
+    em.add_argument(
+        "--bar-seconds", type=float, default=1.0, help="wall seconds per 1m market bar (default 1: a rehearsal at 60x)"
+    )
+    em.add_argument("--warmup-bars", type=int, default=600, help="history served before the first request")
+
     check = sub.add_parser(
         "check-config",
         help="validate a config file: exit 0 if good, 2 if not",
@@ -198,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         return _feasibility(args)
     if args.command == "reset-kill-switch":
         return _reset_kill_switch(args)
+    if args.command == "emulator":
+        return _emulator(args)
     return EXIT_USAGE  # pragma: no cover - argparse enforces the choices
 
 
@@ -227,12 +257,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     venue = args.venue or cfg.venue.name
     if venue != "sim":
-        print(
-            f"omni: venue {venue!r} is not available in this release; use --venue sim "
-            "(the Bybit testnet/demo venue is the next milestone)",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+        return _run_bybit(args, cfg.model_copy(update={"venue": cfg.venue.model_copy(update={"name": venue})}))
     market = cfg.market
     updates: dict[str, object] = {}
     if args.data:
@@ -263,6 +288,111 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(Supervisor(asm, log, args.summary_json).run())
     except KeyboardInterrupt:  # signals not installable (e.g. not the main thread): still exit cleanly
         return 130
+
+
+def _run_bybit(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped-def]
+    """``omni run --venue bybit-testnet|bybit-demo``: the same daemon over pybit (or the local emulator)."""
+    from omni import logsetup
+    from omni.config import load_secrets, redacted_dict
+    from omni.domain.errors import VenueError
+    from omni.engine.assembly import assemble_bybit
+    from omni.engine.supervisor import Supervisor
+
+    secrets = load_secrets()
+    if secrets.bybit_api_key is None or secrets.bybit_api_secret is None:
+        print(
+            "omni: set BYBIT_API_KEY and BYBIT_API_SECRET (environment or .env) for the Bybit venues; "
+            "testnet or demo-trading keys only",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    logsetup.configure(cfg.telemetry.log_format, cfg.telemetry.log_level)
+    log = logsetup.get("omni")
+    log.info("config", **redacted_dict(cfg))
+
+    async def main() -> int:
+        asm = await assemble_bybit(
+            cfg,
+            log,
+            secrets.bybit_api_key.get_secret_value(),
+            secrets.bybit_api_secret.get_secret_value(),
+            duration_s=args.duration,
+            reset_kill_switch=args.reset_kill_switch,
+        )
+        return await Supervisor(asm, log, args.summary_json).run()
+
+    try:
+        return asyncio.run(main())
+    except VenueError as e:
+        log.error("venue_failed", error=str(e))
+        print(f"omni: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    """``omni emulator``: a local Bybit V5 (REST + WebSocket) for rehearsals and tests."""
+    import os
+    from decimal import Decimal
+
+    from omni import logsetup
+    from omni.emulator.server import EmulatorConfig, EmulatorServer
+    from omni.emulator.state import AccountConfig
+    from omni.emulator.ws import WsHub
+    from omni.venues.instruments_file import default_instruments_path, load_instruments
+
+    key = args.api_key or os.environ.get("BYBIT_API_KEY")
+    secret = args.api_secret or os.environ.get("BYBIT_API_SECRET")
+    if not key or not secret:
+        print(
+            "omni emulator: an API key pair is required (--api-key/--api-secret or BYBIT_API_KEY/SECRET)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"omni emulator: warning: listening on {args.host}, not loopback", file=sys.stderr)
+    instruments = None
+    if not args.data:
+        path = default_instruments_path()
+        if path is not None:
+            known = load_instruments(path)
+            instruments = {s: known[s] for s in sorted(known)[: args.symbols]}
+    config = EmulatorConfig(
+        accounts=[AccountConfig(key, secret, balance=Decimal(str(args.balance)))],
+        instruments=instruments,
+        replay_paths=[str(p) for p in args.data or []],
+        seed=args.seed,
+        symbols=args.symbols,
+        warmup_bars=args.warmup_bars,
+        bar_seconds=args.bar_seconds,
+        host=args.host,
+        port=args.port,
+        app_hooks=[WsHub.hook],
+    )
+    logsetup.configure("auto", "info")
+    log = logsetup.get("emulator")
+
+    async def main() -> None:
+        async with EmulatorServer(config) as server:
+            log.info(
+                "emulator_ready",
+                url=server.url,
+                ws=server.url.replace("http", "ws"),
+                symbols=len(server.state.instruments),
+            )
+            print(f"OMNI Bybit V5 emulator on {server.url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            import signal
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+    return 0
 
 
 def _load(path: Path | None):  # type: ignore[no-untyped-def]

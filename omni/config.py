@@ -136,6 +136,11 @@ class FeesConfig(_Model):
 class VenueConfig(_Model):
     name: Literal["sim", "bybit-testnet", "bybit-demo"] = Field("sim", description="Order destination.")
     allow_mainnet: bool = Field(False, description="Mainnet order placement is impossible unless true.")
+    rest_url: str | None = Field(None, description="REST base URL; null = Bybit testnet / demo by venue name.")
+    public_ws_url: str | None = Field(None, description="Public WebSocket base URL; null = by venue name.")
+    private_ws_url: str | None = Field(None, description="Private WebSocket base URL; null = by venue name.")
+    symbols: list[str] = Field(default_factory=list, description="Symbols to trade; empty = every listed one.")
+    requests_per_second: float = Field(8.0, gt=0, le=50, allow_inf_nan=False, description="REST budget.")
 
 
 class SimConfig(_Model):

@@ -25,6 +25,8 @@ from omni.engine.telemetry import Telemetry
 from omni.engine.trader import Trader
 from omni.exchange.matching import MatchingEngine
 from omni.state import KillSwitchLatch
+from omni.venues.bybit import BybitVenue
+from omni.venues.bybit_transport import default_urls
 from omni.venues.instruments_file import default_instruments_path, generated_instruments, load_instruments
 from omni.venues.replay import ReplayMarket, classify, sibling_funding
 from omni.venues.sim import SimVenue
@@ -85,28 +87,90 @@ def load_market(cfg: Config) -> tuple[Any, dict[str, Instrument], dict[str, Any]
     return source, source.instruments, info
 
 
-def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, reset_kill_switch: bool = False) -> Assembly:
-    """Build a run. The kill switch comes from the latch in ``engine.state_dir`` (reset first if asked)."""
+def _latch(cfg: Config, log: Any, reset: bool) -> tuple[KillSwitchLatch, str | None]:
     latch = KillSwitchLatch(cfg.engine.state_dir)
-    if reset_kill_switch:
+    if reset:
         previous = latch.reset()
         log.warning("kill_switch_reset", previous=previous, latch=str(latch.path))
-    kill_switch = latch.load()
+    return latch, latch.load()
+
+
+def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, reset_kill_switch: bool = False) -> Assembly:
+    """Build a run on the sim venue. The kill switch comes from the latch in ``engine.state_dir``."""
+    latch, kill_switch = _latch(cfg, log, reset_kill_switch)
     source, instruments, info = load_market(cfg)
     clock = VirtualClock()
-    slippage_bps = cfg.sim.slippage_bps
     instruments = {s: _with_min_notional(i, cfg.sim.min_notional_usdt) for s, i in instruments.items()}
     matching = MatchingEngine(
         instruments,
         balance=cfg.capital_usdt,
         taker_fee=cfg.fees.taker,
         maker_fee=cfg.fees.maker,
-        slippage_bps=slippage_bps,
+        slippage_bps=cfg.sim.slippage_bps,
     )
     speed = None if cfg.market.speed == "max" else float(cfg.market.speed)
     warmup = warmup_ms(cfg)
     venue = SimVenue(source, matching, clock, speed=speed, warmup_ms=warmup)
-    portfolio = Portfolio(cfg.capital_usdt)
+    return _core(cfg, log, venue, instruments, info, source, latch, kill_switch, cfg.capital_usdt, warmup, duration_s)
+
+
+async def assemble_bybit(
+    cfg: Config,
+    log: Any,
+    api_key: str,
+    api_secret: str,
+    *,
+    duration_s: float | None = None,
+    reset_kill_switch: bool = False,
+) -> Assembly:
+    """Build a run on Bybit testnet / demo (or the emulator): connect, warm the scanner up from REST klines."""
+    latch, kill_switch = _latch(cfg, log, reset_kill_switch)
+    v = cfg.venue
+    rest, pub, priv = default_urls(v.name)
+    venue = BybitVenue(
+        v.name,
+        v.rest_url or rest,
+        v.public_ws_url or pub,
+        v.private_ws_url or priv,
+        api_key,
+        api_secret,
+        log,
+        symbols=v.symbols or None,
+        allow_mainnet=v.allow_mainnet,
+        requests_per_second=v.requests_per_second,
+        testnet=v.name == "bybit-testnet",
+    )
+    await venue.connect()
+    info = {"source": v.name, "url": venue.rest_url, "symbols": len(venue.instruments)}
+    asm = _core(cfg, log, venue, venue.instruments, info, None, latch, kill_switch, venue.balance(), 0, duration_s)
+    minutes = warmup_ms(cfg) // 60_000
+    history = await venue.history(minutes)
+    equity, available = venue.equity, venue.available
+    enabled = asm.pipeline.entries_enabled
+    asm.pipeline.entries_enabled = False
+    for batch in history:  # the scanner and the simulator start with the recent past, not from nothing
+        asm.pipeline.on_batch(batch, equity, available)
+    asm.pipeline.entries_enabled = enabled
+    log.info("warmup_done", minutes=minutes, batches=len(history))
+    return asm
+
+
+def _core(
+    cfg: Config,
+    log: Any,
+    venue: Any,
+    instruments: dict[str, Instrument],
+    info: dict[str, Any],
+    source: Any,
+    latch: KillSwitchLatch,
+    kill_switch: str | None,
+    capital: Decimal,
+    warmup: int,
+    duration_s: float | None,
+) -> Assembly:
+    """Everything above the venue: ledger, guard, pipeline, executor, telemetry, trader."""
+    slippage_bps = cfg.sim.slippage_bps
+    portfolio = Portfolio(capital)
     r = cfg.risk
     slip = slippage_bps / Decimal(10_000)
     limits = Limits(

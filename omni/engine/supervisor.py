@@ -65,6 +65,7 @@ class Supervisor:
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
+            await self.asm.venue.close()
         summary = self._summary()
         summary["wall_seconds"] = round(monotonic() - started, 3)
         summary["bars"] = self.asm.trader.bars
@@ -118,6 +119,7 @@ class Supervisor:
             try:
                 events = await asyncio.wait_for(asm.executor.flatten(), asm.cfg.engine.shutdown_timeout_s)
                 await asm.trader.apply(events)
+                await asm.trader.apply(await asm.venue.settle(max(0.5, asm.cfg.engine.shutdown_timeout_s / 2)))
             except TimeoutError:
                 self.log.error("shutdown_close_timeout", open_positions=sorted(positions))
         elif positions:

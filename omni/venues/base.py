@@ -28,6 +28,10 @@ class Venue(Protocol):
 
     async def cancel_all(self) -> list[Event]: ...
 
+    async def settle(self, timeout_s: float = 3.0) -> list[Event]:
+        """Events still in flight (fills of the last orders), collected at shutdown."""
+        ...
+
     async def set_leverage(self, symbol: str, leverage: Decimal) -> Reject | None: ...
 
     async def set_trading_stop(

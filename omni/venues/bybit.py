@@ -241,6 +241,37 @@ class BybitVenue:
                 out[sym] = replace(out[sym], risk_tiers=codec.risk_tiers_from_items(items))
         return out
 
+    async def settle(self, timeout_s: float = 3.0) -> list[Event]:
+        """After a flatten at shutdown: wait for the private stream to report the closes, then resync by REST.
+        Returns every event received meanwhile, so the ledger ends consistent with the exchange."""
+        events: list[Event] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                tag, _, msg = await asyncio.wait_for(self.queue.get(), 0.2)
+            except TimeoutError:
+                if not self._positions:
+                    break
+                continue
+            events += self._translate(tag, msg)[1]
+        await self.resync()
+        while not self.queue.empty():
+            tag, _, msg = self.queue.get_nowait()
+            events += self._translate(tag, msg)[1]
+        return events
+
+    async def history(self, minutes: int) -> list[MarketBatch]:
+        """The last ``minutes`` closed 1m bars of every symbol, as market batches oldest first (warm-up)."""
+        by_ts: dict[int, list[Any]] = {}
+        limit = max(1, min(1000, minutes + 1))
+        for sym in self.instruments:
+            res = await self._call(self.http.get_kline, category=CATEGORY, symbol=sym, interval="1", limit=limit)
+            rows = res.get("list", [])[1:]  # newest first; the first candle is still open
+            for row in reversed(rows):
+                bar = codec.kline_row_to_bar(sym, row, 1)
+                by_ts.setdefault(bar.ts + 60_000, []).append(bar)
+        return [MarketBatch(ts, bars, []) for ts, bars in sorted(by_ts.items())]
+
     async def resync(self) -> list[Event]:
         """Reload wallet, positions and open orders by REST (after connect and every reconnect)."""
         self.resyncs += 1

@@ -131,5 +131,9 @@ class SimVenue:
     def now_ms(self) -> int:
         return self.clock.now_ms()
 
+    async def settle(self, timeout_s: float = 0.0) -> list[Event]:
+        """Nothing is in flight on the sim: every fill was returned when it happened."""
+        return []
+
     async def close(self) -> None:
         return None

@@ -50,8 +50,11 @@ def test_position_whose_stop_is_refused_is_closed_at_market(tmp_path):
     venue = asm.venue
 
     async def refuse(symbol, take_profit=None, stop_loss=None):
-        return [StopRejected(symbol, Side.BUY, 10001, "StopLoss set for Buy position should lower than base_price",
-                             venue.now_ms())]
+        return [
+            StopRejected(
+                symbol, Side.BUY, 10001, "StopLoss set for Buy position should lower than base_price", venue.now_ms()
+            )
+        ]
 
     venue.set_trading_stop = refuse  # the venue refuses every stop
 

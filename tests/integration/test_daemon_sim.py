@@ -115,9 +115,10 @@ def test_replay_without_data_is_a_usage_error(tmp_path):
     assert run.returncode == 2 and "--data" in run.stderr
 
 
-def test_other_venues_are_refused_clearly(tmp_path):
-    run = run_omni(["run", "--venue", "bybit-testnet"], tmp_path)
-    assert run.returncode == 2 and "bybit-testnet" in run.stderr
+def test_bybit_venue_without_keys_is_a_clear_usage_error(tmp_path):
+    run = run_omni(["run", "--venue", "bybit-testnet"], tmp_path, BYBIT_API_KEY="", BYBIT_API_SECRET="")
+    assert run.returncode == 2 and "BYBIT_API_KEY" in run.stderr
+    assert run.events == [] or all(e["event"] != "order" for e in run.events)
 
 
 def test_replay_of_recorded_data_one_day(tmp_path, shared_data):

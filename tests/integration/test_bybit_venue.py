@@ -178,3 +178,22 @@ async def test_mainnet_is_refused_before_any_request():
 
     with pytest.raises(VenueFatal, match="MAINNET"):
         BybitVenue("bybit-testnet", "https://api.bybit.com", "wss://x", "wss://x", KEY, SECRET, get("v"))
+
+
+async def test_order_storm_backs_off_on_10006_and_never_meets_a_403(server):
+    # Arrange: a client budget above the exchange's order limit (the default 8/s stays under Bybit's 10/s)
+    venue = make_venue(server, requests_per_second=40)
+    await venue.connect()
+    try:
+        intents = [OrderIntent(f"omni-storm-{i}", "BTCUSDT", Side.BUY if i % 2 else Side.SELL, D("0.001"),
+                               leverage=D(10)) for i in range(25)]
+        # Act
+        results = await asyncio.gather(*(venue.place(i) for i in intents))
+    finally:
+        await venue.close()
+    # Assert: every order landed once, some were told to wait (10006), none hit the IP wall (403)
+    assert all(isinstance(r[0], OrderAccepted) for r in results)
+    served = [r for r in server.requests if r.path == "/v5/order/create"]
+    assert any(r.ret_code == 10006 for r in served)
+    assert not [r for r in server.requests if r.http_status == 403]
+    assert len(server.state.account(KEY).by_link) == 25

@@ -4,6 +4,9 @@
   ``ret_msg "pong"``; private: ``op "pong"`` with ``args``). Any other stray frame without a ``topic`` would
   kill pybit's socket, so the hub only ever sends acks, pongs and topic frames.
 - Subscribe acks echo ``req_id``; topics are pushed exactly as subscribed (``order``, ``kline.1.BTCUSDT``).
+- Public topics: ``kline.{1,3,5}.S``, ``tickers.S``, ``orderbook.{1,50,200}.S`` (a snapshot first, then deltas
+  with ``u``/``seq`` that only delete levels that exist; depth 1 is snapshot-only, as on Bybit) and
+  ``publicTrade.S`` (one trade per bar at its close, taker side from the bar's direction).
 - Private sockets must ``auth`` first (signature over ``GET/realtime`` + expires, expiry in the future).
 - Test hooks: ``drop_all()`` closes every socket (pybit sees a close and reconnects), ``stall(seconds)`` stops
   all pushes for a while (a silent, half-dead socket), ``inject(text)`` sends a raw frame to every socket.
@@ -39,6 +42,7 @@ class _Conn:
         self.topics: set[str] = set()
         self.key: str | None = None
         self.out: asyncio.Queue[str] = asyncio.Queue()
+        self.books: dict[str, tuple[dict[str, str], dict[str, str]]] = {}  # topic -> (bids, asks) last sent
 
 
 class WsHub:
@@ -50,6 +54,7 @@ class WsHub:
         self.stalled_until = 0.0
         self.sent = 0
         self._ids = itertools.count(1)
+        self._seq = 0
         state.listeners.append(self._public)
         for key, account in state.accounts.items():
             account.listeners.append(self._private_for(key))
@@ -95,6 +100,67 @@ class WsHub:
                 if frame is None:
                     frame = json.dumps({"topic": topic, "type": "snapshot", "ts": self.state.now_ms(), "data": payload})
                 c.out.put_nowait(frame)
+        if topic.startswith("tickers."):  # once per symbol per bar: the book and the trade move with it
+            self._book_and_trade(topic.split(".", 1)[1])
+
+    def _book_and_trade(self, symbol: str) -> None:
+        now = self.state.now_ms()
+        self._seq += 1
+        for c in self.conns:
+            if c.private:
+                continue
+            for depth in (1, 50, 200):
+                topic = f"orderbook.{depth}.{symbol}"
+                if topic in c.topics:
+                    c.out.put_nowait(self._book_frame(c, topic, symbol, depth, now))
+            topic = f"publicTrade.{symbol}"
+            if topic in c.topics:
+                trade = self._trade(symbol, now)
+                if trade is not None:
+                    c.out.put_nowait(json.dumps({"topic": topic, "type": "snapshot", "ts": now, "data": [trade]}))
+
+    def _book_frame(self, c: _Conn, topic: str, symbol: str, depth: int, now: int) -> str:
+        bids_l, asks_l = self.state.book(symbol, depth)
+        bids = {str(p): str(q) for p, q in bids_l}
+        asks = {str(p): str(q) for p, q in asks_l}
+        prev = c.books.get(topic)
+        c.books[topic] = (bids, asks)
+        u = self._seq
+        if prev is None or depth == 1:
+            data = {
+                "s": symbol,
+                "b": [[p, q] for p, q in bids.items()],
+                "a": [[p, q] for p, q in asks.items()],
+                "u": 1 if prev is None else u,
+                "seq": u,
+            }
+            return json.dumps({"topic": topic, "type": "snapshot", "ts": now, "data": data, "cts": now})
+
+        def diff(old: dict[str, str], new: dict[str, str]) -> list[list[str]]:
+            out = [[p, "0"] for p in old if p not in new]  # only levels that exist are deleted
+            out += [[p, q] for p, q in new.items() if old.get(p) != q]
+            return out
+
+        data = {"s": symbol, "b": diff(prev[0], bids), "a": diff(prev[1], asks), "u": u, "seq": u}
+        return json.dumps({"topic": topic, "type": "delta", "ts": now, "data": data, "cts": now})
+
+    def _trade(self, symbol: str, now: int) -> dict[str, Any] | None:
+        bars = self.state.bars(symbol)
+        if not bars:
+            return None
+        bar = bars[-1]
+        inst = self.state.instruments[symbol]
+        return {
+            "T": now,
+            "s": symbol,
+            "S": "Buy" if bar.close >= bar.open else "Sell",
+            "v": str(inst.min_qty),
+            "p": str(inst.round_price(bar.close)),
+            "L": "PlusTick" if bar.close >= bar.open else "MinusTick",
+            "i": uuid.uuid4().hex,
+            "BT": False,
+            "seq": self._seq,
+        }
 
     def _private_for(self, key: str):  # type: ignore[no-untyped-def]
         def listener(topic: str, data: list[dict[str, Any]]) -> None:

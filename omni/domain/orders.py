@@ -105,6 +105,26 @@ class Order:
     take_profit: Decimal | None = None
     stop_loss: Decimal | None = None
 
+    @classmethod
+    def new(cls, order_id: str, intent: OrderIntent, ts: int) -> Order:
+        """A just-accepted order for ``intent``: status New, nothing filled."""
+        return cls(
+            order_id,
+            intent.client_id,
+            intent.symbol,
+            intent.side,
+            intent.qty,
+            intent.order_type,
+            intent.price,
+            intent.tif,
+            intent.reduce_only,
+            OrderStatus.NEW,
+            ZERO,
+            ts,
+            intent.take_profit,
+            intent.stop_loss,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Fill:

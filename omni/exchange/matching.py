@@ -579,22 +579,7 @@ class MatchingEngine:
         )
 
     def _new_order(self, intent: OrderIntent, now: int) -> Order:
-        return Order(
-            self._next_id("o"),
-            intent.client_id,
-            intent.symbol,
-            intent.side,
-            intent.qty,
-            intent.order_type,
-            intent.price,
-            intent.tif,
-            intent.reduce_only,
-            OrderStatus.NEW,
-            ZERO,
-            now,
-            intent.take_profit,
-            intent.stop_loss,
-        )
+        return Order.new(self._next_id("o"), intent, now)
 
     def _next_id(self, prefix: str) -> str:
         self._seq += 1

@@ -427,22 +427,7 @@ class BybitVenue:
                 return [OrderRejected(intent.client_id, intent.symbol, e.code or -1, str(e), self.now_ms())]
         order = await self._find_order(intent, res.get("orderId"))
         if order is None:  # accepted, not yet visible in the lists: describe it from what we sent
-            order = Order(
-                res.get("orderId", ""),
-                intent.client_id,
-                intent.symbol,
-                intent.side,
-                intent.qty,
-                intent.order_type,
-                intent.price,
-                intent.tif,
-                intent.reduce_only,
-                OrderStatus.NEW,
-                ZERO,
-                self.now_ms(),
-                intent.take_profit,
-                intent.stop_loss,
-            )
+            order = Order.new(res.get("orderId", ""), intent, self.now_ms())
         return [OrderAccepted(order, self.now_ms())]
 
     async def _find_order(self, intent: OrderIntent, order_id: str | None = None) -> Any:

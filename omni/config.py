@@ -196,11 +196,21 @@ class EngineConfig(_Model):
     state_dir: Path = Field(
         Path("omni-state"), validate_default=True, description="Latched state (kill switch); relative to the cwd."
     )
+    journal: Path | None = Field(None, description="SQLite journal; null = <state_dir>/journal.sqlite.")
 
     @field_validator("state_dir")
     @classmethod
     def _state_abs(cls, v: Path) -> Path:
         return _absolute(v)
+
+    @field_validator("journal")
+    @classmethod
+    def _journal_abs(cls, v: Path | None) -> Path | None:
+        return None if v is None else _absolute(v)
+
+    @property
+    def journal_path(self) -> Path:
+        return self.journal or self.state_dir / "journal.sqlite"
 
 
 class TelemetryConfig(_Model):

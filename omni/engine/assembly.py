@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -21,9 +22,11 @@ from omni.core.sizer import SizerParams
 from omni.domain.instrument import Instrument
 from omni.domain.market import parse_timeframe
 from omni.engine.executor import Executor
+from omni.engine.journaling import JournalWriter
 from omni.engine.telemetry import Telemetry
 from omni.engine.trader import Trader
 from omni.exchange.matching import MatchingEngine
+from omni.journal import Journal
 from omni.state import KillSwitchLatch
 from omni.venues.bybit import BybitVenue
 from omni.venues.bybit_transport import default_urls
@@ -45,6 +48,7 @@ class Assembly:
     trader: Trader
     source_info: dict[str, Any]
     source: Any = None  # the market source (ReplayMarket knows first_ts/last_ts)
+    journal: JournalWriter | None = None
 
 
 def replay_files(paths: list[Path]) -> list[Path]:
@@ -238,7 +242,17 @@ def _core(
     trader.latch = latch
     if kill_switch is not None:
         pipeline.entries_enabled = False
-    return Assembly(cfg, venue, portfolio, guard, pipeline, executor, telemetry, trader, info, source)
+    journal = Journal(cfg.engine.journal_path)
+    writer = JournalWriter(journal, log)
+    writer.add(
+        [
+            ("meta", ("capital_start", json.dumps(str(capital)))),
+            ("meta", ("venue", json.dumps(venue.name))),
+            ("meta", ("run_id", json.dumps(client_ids.run_id))),
+        ]
+    )
+    trader.journal = executor.journal = telemetry.journal = writer
+    return Assembly(cfg, venue, portfolio, guard, pipeline, executor, telemetry, trader, info, source, writer)
 
 
 def warmup_ms(cfg: Config) -> int:

@@ -15,6 +15,7 @@ from omni.core.portfolio import Portfolio
 from omni.core.risk import Approved, RiskGuard
 from omni.domain.events import Event, OrderRejected, StopRejected
 from omni.domain.orders import OrderIntent, Position, Side
+from omni.engine.journaling import JournalWriter
 from omni.exchange import rules
 from omni.venues.base import Venue
 
@@ -37,6 +38,7 @@ class Executor:
         self.max_loss_per_trade = max_loss_per_trade
         self.planned_stop: dict[str, Decimal] = {}
         self._leverage: dict[str, Decimal] = {}  # last leverage the venue accepted, per symbol
+        self.journal: JournalWriter | None = None
 
     async def submit(self, approved: Approved) -> list[Event]:
         """Send an approved order. Anything else is a programming error."""
@@ -59,6 +61,8 @@ class Executor:
             self._leverage[intent.symbol] = lev
         if intent.stop_loss is not None:
             self.planned_stop[intent.symbol] = intent.stop_loss
+        if self.journal is not None:  # the link id is on disk before the order can exist on the venue
+            await self.journal.record_intent(intent, self.venue.now_ms())
         events = await self.venue.place(intent)
         if any(isinstance(e, OrderRejected) for e in events):
             self.guard.settle(intent.symbol)

@@ -61,6 +61,8 @@ class Supervisor:
                 tg.create_task(self._supervise("telemetry", self._telemetry_loop), name="telemetry")
                 if self.progress is not None:
                     tg.create_task(self._progress_loop(), name="progress")
+                if self.asm.journal is not None:
+                    tg.create_task(self._supervise("journal", self._journal_loop), name="journal")
             await self._shutdown()
         finally:
             for sig in installed:
@@ -80,6 +82,14 @@ class Supervisor:
             "expected_by_now": pace.expected_by_now,
         }
         self.log.info("final_summary", **summary)
+        if self.asm.journal is not None:
+            self.asm.journal.snapshot(summary, self.asm.venue.now_ms())
+            try:
+                await self.asm.journal.flush()
+            except Exception as e:
+                self.log.error("journal_final_flush_failed", error=repr(e), pending=len(self.asm.journal.pending))
+                self.failed = self.failed or "journal"
+            self.asm.journal.journal.close()
         if self.summary_json is not None:
             self.summary_json.parent.mkdir(parents=True, exist_ok=True)
             self.summary_json.write_text(json.dumps(jsonable(summary), indent=2) + "\n")
@@ -175,7 +185,14 @@ class Supervisor:
     async def _telemetry_loop(self) -> None:
         interval = self.asm.cfg.telemetry.summary_interval_s
         while not await self._sleep(interval):
-            self.log.info("summary", **self._summary())
+            summary = self._summary()
+            self.log.info("summary", **summary)
+            if self.asm.journal is not None:
+                self.asm.journal.snapshot(summary, self.asm.venue.now_ms())
+
+    async def _journal_loop(self) -> None:
+        assert self.asm.journal is not None
+        await self.asm.journal.run(self.stop)
 
     async def _progress_loop(self) -> None:
         assert self.progress is not None

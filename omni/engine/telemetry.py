@@ -21,6 +21,7 @@ from omni.domain.events import (
     PositionChanged,
     StopRejected,
 )
+from omni.engine.journaling import decision_record
 
 
 class Telemetry:
@@ -36,6 +37,7 @@ class Telemetry:
         # info lines are skipped (not just filtered) when the level is above info: the hot path stays cheap
         self._info = _info_enabled(log)
         self.records: list[Decision] | None = None  # set to [] to keep every decision (backtests)
+        self.journal: Any = None  # a JournalWriter, when the run keeps a journal
 
     def event(self, ev: Event) -> None:
         """Log one venue event (one line per order, fill, reject, funding, liquidation, position)."""
@@ -185,6 +187,8 @@ class Telemetry:
         self.decisions[key] = self.decisions.get(key, 0) + 1
         if self.records is not None:
             self.records.append(d)
+        if self.journal is not None:
+            self.journal.add([decision_record(d)])
         if not self._info:
             return
         c, sized, est = d.candidate, d.sized, d.estimate

@@ -4,6 +4,7 @@ executor, as plain function calls; the only awaits are the venue's."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from omni.core.pipeline import DecisionPipeline
@@ -11,6 +12,7 @@ from omni.core.portfolio import Portfolio
 from omni.core.risk import RiskGuard
 from omni.domain.events import Event, OrderRejected, PositionChanged, StopRejected
 from omni.engine.executor import Executor
+from omni.engine.journaling import JournalWriter, event_records
 from omni.engine.telemetry import Telemetry
 from omni.state import KillSwitchLatch
 from omni.venues.base import Venue
@@ -42,6 +44,7 @@ class Trader:
         self._started = False
         self.first_ts: int | None = None  # the first batch's market time
         self.latch: KillSwitchLatch | None = None
+        self.journal: JournalWriter | None = None
         self._warm_until: int | None = None
         self.bars = 0
         self.finished = False  # the market ended (data exhausted or --duration reached)
@@ -107,8 +110,11 @@ class Trader:
         """Fold venue events into the ledger, log them, and keep every position protected."""
         portfolio = self.portfolio
         unprotected = []
+        journal = self.journal
         for ev in events:
             self.telemetry.event(ev)
+            if journal is not None:
+                journal.add(event_records(ev))
             closed = portfolio.apply(ev)
             if closed is not None:
                 self.telemetry.trade_closed(closed)
@@ -141,5 +147,12 @@ class Trader:
         self.kill_pending = False
         if self.latch is not None and self.guard.kill_switch is not None:
             self.latch.trip(self.guard.kill_switch, self.venue.now_ms())
+        if self.journal is not None and self.guard.kill_switch is not None:
+            self.journal.add(
+                [
+                    ("risk", (self.venue.now_ms(), "kill_switch", self.guard.kill_switch)),
+                    ("meta", ("kill_switch", json.dumps(self.guard.kill_switch))),
+                ]
+            )
         self.pipeline.entries_enabled = False
         await self.apply(await self.executor.flatten())

@@ -51,6 +51,7 @@ from omni.venues.bybit_transport import (
 )
 
 DUPLICATE_LINK_ID = 110072
+_STOP: Any = object()  # queue sentinel: the stream's stop event fired
 CATEGORY = "linear"
 
 
@@ -248,16 +249,18 @@ class BybitVenue:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
-                tag, _, msg = await asyncio.wait_for(self.queue.get(), 0.2)
+                item = await asyncio.wait_for(self.queue.get(), 0.2)
             except TimeoutError:
                 if not self._positions:
                     break
                 continue
-            events += self._translate(tag, msg)[1]
+            if item is not _STOP:
+                events += self._translate(item[0], item[2])[1]
         await self.resync()
         while not self.queue.empty():
-            tag, _, msg = self.queue.get_nowait()
-            events += self._translate(tag, msg)[1]
+            item = self.queue.get_nowait()
+            if item is not _STOP:
+                events += self._translate(item[0], item[2])[1]
         return events
 
     async def history(self, minutes: int) -> list[MarketBatch]:
@@ -302,20 +305,22 @@ class BybitVenue:
     # ------------------------------------------------------------ Venue interface
 
     async def stream(self, stop: asyncio.Event) -> AsyncIterator[tuple[MarketBatch, list[Event]]]:
-        stopper = asyncio.create_task(stop.wait())
+        async def wake_on_stop() -> None:  # one waiter for the whole stream, not a task per message
+            await stop.wait()
+            self.queue.put_nowait(_STOP)
+
+        waker = asyncio.create_task(wake_on_stop())
         try:
             while not stop.is_set():
-                getter = asyncio.create_task(self.queue.get())
-                done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
+                item = await self.queue.get()
+                if item is _STOP:
                     return
-                tag, _, msg = getter.result()
+                tag, _, msg = item
                 batch, events = self._translate(tag, msg)
                 if batch is not None or events:
                     yield batch or MarketBatch(self.now_ms(), [], []), events
         finally:
-            stopper.cancel()
+            waker.cancel()
 
     def _translate(self, tag: str, msg: Any) -> tuple[MarketBatch | None, list[Event]]:
         """A raw socket message -> (market batch, events). Malformed or unknown messages are logged, survived."""

@@ -1,0 +1,142 @@
+"""The SQLite journal: every order (its orderLinkId written before it is sent), fill, funding payment,
+position change, decision, risk event and periodic equity snapshot, with money stored exactly (TEXT).
+
+SQLite in WAL mode, one writer. The schema is versioned with ``PRAGMA user_version`` and upgraded by the
+ordered ``MIGRATIONS``. ``Journal`` is synchronous (plain sqlite3); the engine runs its writes in a worker
+thread so they never block the event loop, and readers (``omni status``) open the file read-only while the
+daemon runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from omni.domain.errors import OmniError
+
+MIGRATIONS: tuple[str, ...] = (
+    # v1
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE orders (
+        client_id TEXT PRIMARY KEY, order_id TEXT, symbol TEXT NOT NULL, side TEXT NOT NULL, qty TEXT NOT NULL,
+        order_type TEXT NOT NULL, price TEXT, reduce_only INTEGER NOT NULL, take_profit TEXT, stop_loss TEXT,
+        leverage TEXT, status TEXT NOT NULL, reason TEXT, created_ts INTEGER NOT NULL, updated_ts INTEGER NOT NULL
+    );
+    CREATE TABLE fills (
+        exec_id TEXT PRIMARY KEY, order_id TEXT, client_id TEXT, symbol TEXT NOT NULL, side TEXT NOT NULL,
+        qty TEXT NOT NULL, price TEXT NOT NULL, fee TEXT NOT NULL, fee_rate TEXT NOT NULL, is_maker INTEGER NOT NULL,
+        exec_type TEXT NOT NULL, realised_pnl TEXT NOT NULL, closed_qty TEXT NOT NULL, stop_kind TEXT,
+        ts INTEGER NOT NULL
+    );
+    CREATE TABLE positions (
+        symbol TEXT PRIMARY KEY, side TEXT, size TEXT NOT NULL, entry_price TEXT, leverage TEXT, margin TEXT,
+        liq_price TEXT, take_profit TEXT, stop_loss TEXT, ts INTEGER NOT NULL
+    );
+    CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, symbol TEXT NOT NULL, verdict TEXT NOT NULL,
+        reason TEXT NOT NULL, client_id TEXT, p REAL, ev REAL, ev_lower REAL, n INTEGER, detail TEXT
+    );
+    CREATE TABLE risk_events (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT);
+    CREATE TABLE equity (ts INTEGER PRIMARY KEY, balance TEXT NOT NULL, equity TEXT NOT NULL);
+    CREATE INDEX fills_ts ON fills (ts);
+    CREATE INDEX decisions_ts ON decisions (ts);
+    """,
+)
+
+
+class JournalError(OmniError):
+    """The journal cannot be used (corrupt, locked, disk full, newer schema): nothing is silently lost."""
+
+
+class Journal:
+    def __init__(self, path: str | Path, *, read_only: bool = False, timeout_s: float = 5.0):
+        self.path = Path(path)
+        try:
+            if read_only:
+                if not self.path.exists():
+                    raise JournalError(f"journal {self.path} does not exist")
+                self.db = sqlite3.connect(
+                    f"file:{self.path}?mode=ro", uri=True, timeout=timeout_s, check_same_thread=False
+                )
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # used from worker threads, one call at a time (the writer serialises its flushes)
+                self.db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
+            self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise JournalError(f"journal {self.path}: {e}") from e
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise JournalError(f"journal {self.path} has schema v{version}, newer than this OMNI (v{len(MIGRATIONS)})")
+        for v in range(version, len(MIGRATIONS)):
+            with self.db:
+                self.db.execute("BEGIN")
+                for stmt in _statements(MIGRATIONS[v]):
+                    self.db.execute(stmt)
+                self.db.execute(f"PRAGMA user_version = {v + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------ writes (one transaction per call)
+
+    def write(self, records: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+        """Apply a batch of (statement name, row) records in one transaction."""
+        try:
+            with self.db:
+                self.db.execute("BEGIN")
+                for name, row in records:
+                    self.db.execute(_SQL[name], row)
+        except sqlite3.Error as e:
+            raise JournalError(f"journal {self.path}: write failed ({e}); records kept in memory") from e
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.write([("meta", (key, json.dumps(value, default=str)))])
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    # ------------------------------------------------------------ reads
+
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        self.db.row_factory = sqlite3.Row
+        try:
+            return list(self.db.execute(sql, tuple(params)))
+        except sqlite3.Error as e:
+            raise JournalError(f"journal {self.path}: {e}") from e
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+_SQL = {
+    "meta": "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    "order_intent": "INSERT OR IGNORE INTO orders (client_id, symbol, side, qty, order_type, price, reduce_only, "
+    "take_profit, stop_loss, leverage, status, created_ts, updated_ts) VALUES (?,?,?,?,?,?,?,?,?,?,'Intent',?,?)",
+    "order_status": "UPDATE orders SET order_id = COALESCE(?, order_id), status = ?, reason = ?, updated_ts = ? "
+    "WHERE client_id = ?",
+    "fill": "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    "position": "INSERT INTO positions VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(symbol) DO UPDATE SET "
+    "side=excluded.side, size=excluded.size, entry_price=excluded.entry_price, leverage=excluded.leverage, "
+    "margin=excluded.margin, liq_price=excluded.liq_price, take_profit=excluded.take_profit, "
+    "stop_loss=excluded.stop_loss, ts=excluded.ts",
+    "decision": "INSERT INTO decisions (ts, symbol, verdict, reason, client_id, p, ev, ev_lower, n, detail) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?)",
+    "risk": "INSERT INTO risk_events (ts, kind, detail) VALUES (?,?,?)",
+    "equity": "INSERT OR REPLACE INTO equity VALUES (?,?,?)",
+}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from omni import __version__
 from omni.domain.errors import ConfigError, DataError
+from omni.journal import JournalError
 
 EXIT_USAGE = 2
 
@@ -114,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     run.add_argument(
+        "--journal",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="SQLite journal (default: engine.journal, or <engine.state_dir>/journal.sqlite)",
+    )
+    run.add_argument(
         "--reset-kill-switch",
         action="store_true",
         help="clear a latched kill switch (in engine.state_dir) before starting",
@@ -168,6 +176,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="market days to evaluate (synthetic default 3; with --data: at most N days, 0 = all)",
     )
     fz.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+
+    st = sub.add_parser(
+        "status",
+        help="capital, profit, trades, positions and kill switch, from the journal",
+        description="Read the daemon's SQLite journal (read-only; works while it runs and after it stopped): the "
+        "six metrics of the brief, pace vs the daily target, open positions with their stop-loss, take-profit and "
+        "liquidation prices, and the kill-switch state.",
+    )
+    st.add_argument(
+        "--journal",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="journal file (default: engine.journal from the config, <state_dir>/journal.sqlite)",
+    )
+    st.add_argument("--config", type=Path, default=None, metavar="PATH", help="YAML config (default: built-in)")
+    st.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
 
     rk = sub.add_parser(
         "reset-kill-switch",
@@ -228,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         return _reset_kill_switch(args)
     if args.command == "emulator":
         return _emulator(args)
+    if args.command == "status":
+        return _status(args)
     return EXIT_USAGE  # pragma: no cover - argparse enforces the choices
 
 
@@ -255,6 +282,8 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(format_config_error(e), file=sys.stderr)
         return EXIT_USAGE
+    if args.journal is not None:
+        cfg = cfg.model_copy(update={"engine": cfg.engine.model_copy(update={"journal": args.journal.resolve()})})
     venue = args.venue or cfg.venue.name
     if venue != "sim":
         return _run_bybit(args, cfg.model_copy(update={"venue": cfg.venue.model_copy(update={"name": venue})}))
@@ -271,6 +300,8 @@ def _run(args: argparse.Namespace) -> int:
         print("omni: --market replay needs --data FILE ... (or market.data_files in the config)", file=sys.stderr)
         return EXIT_USAGE
     cfg = cfg.model_copy(update={"market": market})
+    if args.journal is not None:
+        cfg = cfg.model_copy(update={"engine": cfg.engine.model_copy(update={"journal": args.journal.resolve()})})
 
     logsetup.configure(cfg.telemetry.log_format, cfg.telemetry.log_level)
     log = logsetup.get("omni")
@@ -282,6 +313,9 @@ def _run(args: argparse.Namespace) -> int:
     except DataError as e:
         log.error("data_refused", file=e.path, line=e.line, reason=e.reason)
         print(f"omni: refusing to trade on bad data: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except JournalError as e:
+        print(f"omni: cannot use the journal: {e}", file=sys.stderr)
         return EXIT_USAGE
     log.info("config", **redacted_dict(cfg))
     try:
@@ -327,6 +361,9 @@ def _run_bybit(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped
         log.error("venue_failed", error=str(e))
         print(f"omni: {e}", file=sys.stderr)
         return 1
+    except JournalError as e:
+        print(f"omni: cannot use the journal: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 
@@ -453,6 +490,30 @@ def _feasibility(args: argparse.Namespace) -> int:
         )
     else:
         print(feasibility.markdown(cfg, arith, data), end="")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    from omni.engine import status
+    from omni.journal import Journal, JournalError
+    from omni.state import KillSwitchLatch
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return EXIT_USAGE
+    path = args.journal or cfg.engine.journal_path
+    try:
+        journal = Journal(path, read_only=True)
+        report = status.status(journal, KillSwitchLatch(cfg.engine.state_dir).load())
+    except JournalError as e:
+        print(f"omni status: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        json.dumps(report, indent=2, default=str) if args.json else status.markdown(report),
+        end="\n" if args.json else "",
+    )
     return 0
 
 

@@ -24,7 +24,7 @@ from omni.domain.events import (
     PositionChanged,
 )
 from omni.domain.orders import Fill, OrderIntent
-from omni.journal import Journal, JournalError
+from omni.journal import Journal
 
 Record = tuple[str, tuple[Any, ...]]
 
@@ -161,7 +161,7 @@ class JournalWriter:
             try:
                 await asyncio.to_thread(self.journal.write, batch)
                 self.written += len(batch)
-            except JournalError:
+            except Exception:
                 self.pending[:0] = batch  # kept for the next attempt, never dropped
                 raise
 

@@ -185,8 +185,10 @@ async def test_order_storm_backs_off_on_10006_and_never_meets_a_403(server):
     venue = make_venue(server, requests_per_second=40)
     await venue.connect()
     try:
-        intents = [OrderIntent(f"omni-storm-{i}", "BTCUSDT", Side.BUY if i % 2 else Side.SELL, D("0.001"),
-                               leverage=D(10)) for i in range(25)]
+        intents = [
+            OrderIntent(f"omni-storm-{i}", "BTCUSDT", Side.BUY if i % 2 else Side.SELL, D("0.001"), leverage=D(10))
+            for i in range(25)
+        ]
         # Act
         results = await asyncio.gather(*(venue.place(i) for i in intents))
     finally:

@@ -22,8 +22,13 @@ async def server():
     insts = {"BTCUSDT": btc()}
     market = SyntheticMarket(insts, seed=5, start_ts=T0)
     market.start_prices["BTCUSDT"] = 20_000.0
-    config = EmulatorConfig(accounts=[AccountConfig("k", "s", balance=D(1000))], instruments=insts, market=market,
-                            bar_seconds=0, app_hooks=[WsHub.hook])
+    config = EmulatorConfig(
+        accounts=[AccountConfig("k", "s", balance=D(1000))],
+        instruments=insts,
+        market=market,
+        bar_seconds=0,
+        app_hooks=[WsHub.hook],
+    )
     async with EmulatorServer(config) as srv:
         srv.state.advance(5)
         yield srv
@@ -37,6 +42,7 @@ async def test_pybit_keeps_a_consistent_book_and_receives_trades_and_tickers(ser
         def cb(msg):
             with lock:
                 {"book": books, "trade": trades, "ticker": tickers}[kind].append(msg)
+
         return cb
 
     def build():

@@ -1,0 +1,84 @@
+"""``omni status``: how the daemon is doing, read from its journal (works while it runs and after it stopped)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from omni.journal import Journal
+
+DAY_MS = 86_400_000
+
+
+def status(journal: Journal, kill_switch_latch: str | None) -> dict[str, Any]:
+    """The brief's six metrics, pace, open positions with SL/TP/liquidation, kill-switch state."""
+    summary = journal.meta("summary") or {}
+    start = Decimal(journal.meta("capital_start", "0") or "0")
+    sums = {"realised": Decimal(0), "fees": Decimal(0), "funding": Decimal(0)}
+    last_ts = 0
+    for r in journal.rows("SELECT exec_type, fee, realised_pnl, ts FROM fills"):
+        last_ts = max(last_ts, r["ts"])
+        if r["exec_type"] == "Funding":
+            sums["funding"] += Decimal(r["fee"])
+        else:
+            sums["fees"] += Decimal(r["fee"])
+            sums["realised"] += Decimal(r["realised_pnl"])
+    capital = start + sums["realised"] - sums["fees"] - sums["funding"]
+    positions = [
+        dict(r)
+        for r in journal.rows(
+            "SELECT symbol, side, size, entry_price, leverage, liq_price, stop_loss, take_profit, ts FROM positions "
+            "WHERE size != '0' ORDER BY symbol"
+        )
+    ]
+    today = (last_ts // DAY_MS) * DAY_MS
+    entries_today = journal.rows(
+        "SELECT count(*) AS n FROM orders WHERE reduce_only = 0 AND status = 'Filled' AND created_ts >= ?", (today,)
+    )
+    return {
+        "journal": str(journal.path),
+        "schema_version": journal.schema_version,
+        "venue": journal.meta("venue"),
+        "capital_start": str(start),
+        "capital": str(capital),
+        "total_profit": str(capital - start),
+        "trades_today": entries_today[0]["n"] if entries_today else 0,
+        "active_trades": len(positions),
+        "avg_profit_per_trade": summary.get("avg_profit_per_trade"),
+        "success_rate": summary.get("success_rate"),
+        "fees_paid": str(sums["fees"]),
+        "funding_paid": str(sums["funding"]),
+        "pace": summary.get("pace"),
+        "targets": summary.get("targets"),
+        "kill_switch": kill_switch_latch or journal.meta("kill_switch"),
+        "positions": positions,
+        "last_summary_at": summary.get("market_ts"),
+    }
+
+
+def markdown(s: dict[str, Any]) -> str:
+    lines = [
+        f"# OMNI status ({s['venue']}, journal {s['journal']})",
+        "",
+        f"- capital: {s['capital']} USDT (start {s['capital_start']}); total profit {s['total_profit']} USDT",
+        f"- trades today: {s['trades_today']}; active trades: {s['active_trades']}",
+        f"- average profit per trade: {s['avg_profit_per_trade']}; success rate: {s['success_rate']}",
+        f"- fees paid: {s['fees_paid']} USDT; funding paid: {s['funding_paid']} USDT",
+        f"- pace: {json.dumps(s['pace'])}; targets: {json.dumps(s['targets'])}",
+        f"- kill switch: {s['kill_switch'] or 'not tripped'}",
+        "",
+    ]
+    if s["positions"]:
+        lines += [
+            "| symbol | side | size | entry | leverage | liquidation | stop-loss | take-profit |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for p in s["positions"]:
+            lines.append(
+                f"| {p['symbol']} | {p['side']} | {p['size']} | {p['entry_price']} | {p['leverage']} | "
+                f"{p['liq_price']} | {p['stop_loss']} | {p['take_profit']} |"
+            )
+    else:
+        lines.append("No open positions.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,94 @@
+"""The SQLite journal: schema and migrations, exact money, clear errors for unusable files."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from omni.journal import MIGRATIONS, Journal, JournalError
+
+
+def test_new_journal_is_created_at_the_latest_schema_in_wal_mode(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    assert j.schema_version == len(MIGRATIONS) == 1
+    assert j.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in j.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"orders", "fills", "positions", "decisions", "risk_events", "equity", "meta"} <= tables
+
+
+def test_reopening_does_not_migrate_twice_and_keeps_data(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    j.set_meta("capital_start", "12.00000001")
+    j.close()
+    j2 = Journal(tmp_path / "j.sqlite")
+    assert j2.schema_version == 1 and j2.meta("capital_start") == "12.00000001"
+
+
+def test_money_is_stored_exactly_as_text(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    j.write(
+        [
+            (
+                "fill",
+                (
+                    "e1",
+                    "o1",
+                    "c1",
+                    "BTCUSDT",
+                    "Buy",
+                    "0.001",
+                    "20000.1",
+                    "0.01100006",
+                    "0.00055",
+                    0,
+                    "Trade",
+                    "0",
+                    "0",
+                    None,
+                    1,
+                ),
+            )
+        ]
+    )
+    [row] = j.rows("SELECT fee, price FROM fills")
+    assert (row["fee"], row["price"]) == ("0.01100006", "20000.1")
+
+
+def test_a_journal_from_a_newer_omni_is_refused(tmp_path):
+    path = tmp_path / "j.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(JournalError, match="newer than this OMNI"):
+        Journal(path)
+
+
+def test_a_corrupted_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "j.sqlite"
+    path.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(JournalError, match=str(path)):
+        Journal(path)
+
+
+def test_a_failed_write_raises_and_loses_nothing_in_the_writer(tmp_path):
+    import asyncio
+
+    from omni.engine.journaling import JournalWriter
+
+    j = Journal(tmp_path / "j.sqlite")
+    writer = JournalWriter(j, None)
+    writer.add([("risk", (1, "test", "x")), ("no_such_statement", ())])
+
+    async def flush():
+        with pytest.raises(KeyError):  # an unknown statement: a programming error, still nothing lost
+            await writer.flush()
+
+    asyncio.run(flush())
+    assert len(writer.pending) == 2  # kept for the next attempt
+    assert j.rows("SELECT count(*) AS n FROM risk_events")[0]["n"] == 0  # the batch is one transaction
+
+
+def test_read_only_open_of_a_missing_journal_is_a_clear_error(tmp_path):
+    with pytest.raises(JournalError, match="does not exist"):
+        Journal(tmp_path / "missing.sqlite", read_only=True)

@@ -20,6 +20,9 @@ VOLUME ["/config"]
 
 USER omni
 WORKDIR /home/omni
+# the journal and the kill-switch latch: keep them across container restarts
+RUN mkdir -p /home/omni/omni-state
+VOLUME ["/home/omni/omni-state"]
 # Logs are JSON lines on stdout (no TTY): `docker logs -f <id> | jq`.
 # SIGTERM (docker stop) stops entries, closes or keeps positions per engine.on_shutdown, and exits 0.
 ENTRYPOINT ["omni", "run"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -198,7 +199,9 @@ class BybitVenue:
                     raise codec.venue_error(int(e.status_code), str(e.message)) from None
                 except FailedRequestError as e:
                     code = int(e.status_code or 0)
-                    cls = VenueRetryable if code in (0, 403, 429, 500, 502, 503, 504) else VenueFatal
+                    # pybit's own retries (10002, 10006) end as "Retries exceeded" with status 400: still retryable
+                    gave_up = "Retries exceeded" in str(e.message)
+                    cls = VenueRetryable if gave_up or code in (0, 429, 500, 502, 503, 504) else VenueFatal
                     raise cls(str(e.message), code) from None
                 except ValueError as e:  # pybit's negative sleep on a stale 10006 reset header
                     raise VenueRetryable(f"pybit: {e}", 10006) from None
@@ -421,9 +424,9 @@ class BybitVenue:
                 res = await self._call(self.http.place_order, retry=False, **{"category": CATEGORY, **params})
                 break
             except VenueRetryable as e:
-                if attempt >= 4:
+                if attempt >= 6:
                     return [OrderRejected(intent.client_id, intent.symbol, e.code or -1, str(e), self.now_ms())]
-                await asyncio.sleep(min(0.2 * 2**attempt, 3))
+                await asyncio.sleep(min(0.2 * 2**attempt, 3) * (0.5 + random.random()))  # jitter: no herd
             except VenueError as e:
                 if e.code == DUPLICATE_LINK_ID and attempt > 1:
                     found = await self._find_order(intent)

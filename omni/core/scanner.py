@@ -11,6 +11,7 @@ and filled in by venues that publish quotes.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,6 +20,9 @@ from omni.core.bars import BarAggregator
 from omni.domain.instrument import Instrument
 from omni.domain.market import Bar
 from omni.domain.orders import Side
+
+#: history may run this many bars over ``history_bars`` before it is cut back (amortises the cut, bounds memory)
+TRIM_SLACK = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +91,11 @@ class Series:
     def __init__(self, minutes: int, params: ScannerParams):
         self.minutes = minutes
         self.params = params
-        self.opens: list[float] = []
-        self.highs: list[float] = []
-        self.lows: list[float] = []
-        self.closes: list[float] = []
+        # compact float arrays (8 bytes a value): hundreds of symbols x 3 timeframes x a few hundred bars
+        self.opens = array("d")
+        self.highs = array("d")
+        self.lows = array("d")
+        self.closes = array("d")
         # rolling windows as fixed rings indexed by the bar count (slot n % size holds bar n's value)
         self._tr = [0.0] * params.atr_bars  # true ranges, for the ATR
         self._trn = [0.0] * params.turnover_bars  # turnovers
@@ -98,7 +103,7 @@ class Series:
         self.atr_sum = self.turnover_sum = self.ret_sum = self.ret_sq_sum = 0.0
         self.zero_volume_run = 0
         self.n = 0  # bars ever added (absolute index of the next bar)
-        self._trim_at = 2 * params.history_bars  # bar count at which old history is cut back
+        self._trim_at = params.history_bars + TRIM_SLACK  # bar count at which old history is cut back
         self._hi = -math.inf  # channel: highest high / lowest low of the last breakout_bars bars
         self._lo = math.inf
         self._hi_at = self._lo_at = -1  # absolute index of those extremes
@@ -159,7 +164,7 @@ class Series:
             cut = len(closes) - keep
             for seq in (self.opens, self.highs, self.lows, closes):
                 del seq[:cut]
-            self._trim_at = n + keep
+            self._trim_at = n + TRIM_SLACK
         self.signal = signal
         return signal
 

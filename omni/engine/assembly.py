@@ -203,7 +203,8 @@ def _core(
             halted_bars=sc.halted_bars,
             stop_atr=float(st.stop_atr),
             take_profit_atr=float(st.take_profit_atr),
-            history_bars=max(2000, g.windows + g.max_hold_bars + 10),
+            # what the simulator replays (windows + horizon) and the breakout channel need, no more
+            history_bars=max(g.windows + g.max_hold_bars + 2, st.breakout_bars + 2, sc.min_history_bars),
             blacklist=frozenset(sc.blacklist),
         ),
     )

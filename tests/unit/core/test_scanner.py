@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omni.core.scanner import AssetScanner, ScannerParams, Series, Tradability
+from omni.core.scanner import TRIM_SLACK, AssetScanner, ScannerParams, Series, Tradability
 from omni.domain.market import Bar
 from omni.domain.orders import Side
 from tests.factories import T0, btc
@@ -186,9 +186,9 @@ def test_property_incremental_statistics_and_breakouts_match_a_brute_force_recom
         var = statistics.pvariance(window) if len(window) >= 2 else 0.0
         assert s.volatility**2 == pytest.approx(var, rel=1e-9, abs=1e-9)
         kept = len(s)
-        assert min(k + 1, params.history_bars) <= kept <= 2 * params.history_bars
-        assert s.closes == [y.close for y in bars[k + 1 - kept : k + 1]]
-        assert s.highs == [y.high for y in bars[k + 1 - kept : k + 1]]
+        assert min(k + 1, params.history_bars) <= kept <= params.history_bars + TRIM_SLACK
+        assert list(s.closes) == [y.close for y in bars[k + 1 - kept : k + 1]]
+        assert list(s.highs) == [y.high for y in bars[k + 1 - kept : k + 1]]
 
 
 # ---------------------------------------------------------------- timeframes
@@ -209,7 +209,7 @@ def test_3m_and_5m_series_receive_bars_aggregated_from_1m_input():
     assert (len(s1), len(s3), len(s5)) == (15, 5, 3)
     assert (s3.opens[0], s3.highs[0], s3.lows[0], s3.closes[0]) == (100, 103, 99, 102.5)
     assert (s5.opens[1], s5.highs[1], s5.lows[1], s5.closes[1]) == (105, 110, 104, 109.5)
-    assert s3.closes == [102.5, 105.5, 108.5, 111.5, 114.5]
+    assert list(s3.closes) == [102.5, 105.5, 108.5, 111.5, 114.5]
     assert s3.minutes == 3 and s5.minutes == 5
     # volumes are summed: 3m bar k holds 1m volumes 3k+1 .. 3k+3 -> 9k + 6; turnover over the last 3 bars
     assert s3.turnover == pytest.approx(statistics.fmean((9 * k + 6) * (102.5 + 3 * k) for k in (2, 3, 4)))
@@ -252,28 +252,28 @@ def test_symbols_keep_separate_series():
 def test_history_is_trimmed_to_the_most_recent_history_bars():
     # Arrange
     params = small_params(history_bars=5)
-    bars = one_minute_bars(11)
+    bars = one_minute_bars(5 + TRIM_SLACK + 1)
     # Act
     s = fed(params, bars)
-    # Assert: over 2 x 5 bars -> cut back to the last 5
+    # Assert: past 5 + TRIM_SLACK bars -> cut back to the last 5
     assert len(s) == 5
-    assert s.closes == [x.close for x in bars[-5:]]
-    assert s.opens == [x.open for x in bars[-5:]]
-    assert s.highs == [x.high for x in bars[-5:]] and s.lows == [x.low for x in bars[-5:]]
+    assert list(s.closes) == [x.close for x in bars[-5:]]
+    assert list(s.opens) == [x.open for x in bars[-5:]]
+    assert list(s.highs) == [x.high for x in bars[-5:]] and list(s.lows) == [x.low for x in bars[-5:]]
 
 
-def test_history_never_exceeds_twice_history_bars_and_always_holds_at_least_history_bars():
+def test_history_is_bounded_by_history_bars_plus_slack_and_always_holds_at_least_history_bars():
     params = small_params(history_bars=5)
     s = Series(1, params)
-    for n, x in enumerate(one_minute_bars(40), start=1):
+    for n, x in enumerate(one_minute_bars(3 * (5 + TRIM_SLACK)), start=1):
         s.add(x)
-        assert min(n, 5) <= len(s) <= 10
+        assert min(n, 5) <= len(s) <= 5 + TRIM_SLACK
         assert s.closes[-1] == x.close
 
 
 def test_trimming_does_not_disturb_the_rolling_statistics():
-    bars = one_minute_bars(23)
-    trimmed, kept = fed(small_params(history_bars=5), bars), fed(small_params(history_bars=100), bars)
+    bars = one_minute_bars(5 + TRIM_SLACK + 13)
+    trimmed, kept = fed(small_params(history_bars=5), bars), fed(small_params(history_bars=1000), bars)
     assert (trimmed.atr, trimmed.turnover, trimmed.volatility) == pytest.approx(
         (kept.atr, kept.turnover, kept.volatility)
     )

@@ -197,6 +197,9 @@ class EngineConfig(_Model):
         Path("omni-state"), validate_default=True, description="Latched state (kill switch); relative to the cwd."
     )
     journal: Path | None = Field(None, description="SQLite journal; null = <state_dir>/journal.sqlite.")
+    unknown_positions: Literal["close", "adopt"] = Field(
+        "close", description="At start, venue positions the journal does not know: close them or adopt them."
+    )
 
     @field_validator("state_dir")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ class Assembly:
     source_info: dict[str, Any]
     source: Any = None  # the market source (ReplayMarket knows first_ts/last_ts)
     journal: JournalWriter | None = None
+    known_positions: set[str] = field(default_factory=set)  # open in the journal when this run started
 
 
 def replay_files(paths: list[Path]) -> list[Path]:
@@ -244,6 +245,7 @@ def _core(
     if kill_switch is not None:
         pipeline.entries_enabled = False
     journal = Journal(cfg.engine.journal_path)
+    known = {r["symbol"] for r in journal.rows("SELECT symbol FROM positions WHERE size != '0'")}
     writer = JournalWriter(journal, log)
     writer.add(
         [
@@ -253,7 +255,7 @@ def _core(
         ]
     )
     trader.journal = executor.journal = telemetry.journal = writer
-    return Assembly(cfg, venue, portfolio, guard, pipeline, executor, telemetry, trader, info, source, writer)
+    return Assembly(cfg, venue, portfolio, guard, pipeline, executor, telemetry, trader, info, source, writer, known)
 
 
 def warmup_ms(cfg: Config) -> int:

@@ -55,6 +55,7 @@ class Supervisor:
                 hint="no new entries; reset with `omni reset-kill-switch` or `omni run --reset-kill-switch`",
             )
         try:
+            await self.reconcile()
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._supervise("market", self._market), name="market")
                 tg.create_task(self._supervise("guard", self._guard_loop), name="guard")
@@ -94,6 +95,29 @@ class Supervisor:
             self.summary_json.parent.mkdir(parents=True, exist_ok=True)
             self.summary_json.write_text(json.dumps(jsonable(summary), indent=2) + "\n")
         return EXIT_TASK_FAILED if self.failed else EXIT_OK
+
+    async def reconcile(self) -> None:
+        """Before any new entry: adopt the venue's positions the journal knows, close or adopt (per
+        ``engine.unknown_positions``) the ones it does not, and make sure every kept position has a stop."""
+        asm = self.asm
+        policy = asm.cfg.engine.unknown_positions
+        for symbol, pos in (await asm.venue.positions()).items():
+            known = symbol in asm.known_positions
+            if known or policy == "adopt":
+                self.log.warning(
+                    "position_adopted",
+                    symbol=symbol,
+                    side=pos.side,
+                    size=pos.size,
+                    known=known,
+                    stop_loss=pos.stop_loss,
+                )
+                asm.portfolio.positions[symbol] = pos
+                if pos.stop_loss is None:
+                    await asm.trader.apply(await asm.executor.protect(pos))
+            else:
+                self.log.warning("unknown_position_closing", symbol=symbol, side=pos.side, size=pos.size)
+                await asm.trader.apply(await asm.executor.close(symbol, pos))
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
         installed = []

@@ -199,3 +199,44 @@ async def test_order_storm_backs_off_on_10006_and_never_meets_a_403(server):
     assert any(r.ret_code == 10006 for r in served)
     assert not [r for r in server.requests if r.http_status == 403]
     assert len(server.state.account(KEY).by_link) == 25
+
+
+@pytest.mark.parametrize("policy", ["close", "adopt"])
+async def test_start_reconciles_positions_the_journal_does_not_know(server, tmp_path, policy):
+    from omni.config import load_config
+    from omni.engine.assembly import assemble_bybit
+    from omni.engine.supervisor import Supervisor
+
+    # Arrange: a position opened on the account outside OMNI, with no stop-loss
+    server.state.place(KEY, OrderIntent("outside-1", "BTCUSDT", Side.BUY, D("0.01")))
+    url = server.url
+    ws = url.replace("http://", "ws://")
+    cfg = load_config(
+        None,
+        env={
+            "OMNI_VENUE__NAME": "bybit-testnet",
+            "OMNI_VENUE__REST_URL": url,
+            "OMNI_VENUE__PUBLIC_WS_URL": ws,
+            "OMNI_VENUE__PRIVATE_WS_URL": ws,
+            "OMNI_ENGINE__STATE_DIR": str(tmp_path),
+            "OMNI_ENGINE__UNKNOWN_POSITIONS": policy,
+        },
+    )
+    with capture_logs() as logs:
+        asm = await assemble_bybit(cfg, get("t"), KEY, SECRET)
+        try:
+            # Act
+            await Supervisor(asm, get("t")).reconcile()
+            await asyncio.sleep(0.3)
+            await asm.venue.resync()
+            positions = await asm.venue.positions()
+        finally:
+            await asm.venue.close()
+    # Assert
+    engine_pos = server.state.account(KEY).engine.position("BTCUSDT")
+    if policy == "close":
+        assert engine_pos is None and "BTCUSDT" not in positions
+        assert any(e["event"] == "unknown_position_closing" for e in logs)
+    else:
+        assert engine_pos is not None and engine_pos.stop_loss is not None  # adopted, and given a stop
+        assert any(e["event"] == "position_adopted" for e in logs)

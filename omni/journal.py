@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,25 @@ class Journal:
         return default if row is None else json.loads(row[0])
 
     # ------------------------------------------------------------ reads
+
+    def ledger(self) -> dict[str, Decimal]:
+        """Sums over every fill: realised PnL, fees, funding (exact)."""
+        out = {"realised": Decimal(0), "fees": Decimal(0), "funding": Decimal(0)}
+        for exec_type, fee, pnl in self.db.execute("SELECT exec_type, fee, realised_pnl FROM fills"):
+            if exec_type == "Funding":
+                out["funding"] += Decimal(fee)
+            else:
+                out["fees"] += Decimal(fee)
+                out["realised"] += Decimal(pnl)
+        return out
+
+    def open_positions(self) -> list[dict[str, Any]]:
+        cur = self.db.execute(
+            "SELECT symbol, side, size, entry_price, leverage, margin, liq_price, take_profit, "
+            "stop_loss, ts FROM positions WHERE size != '0'"
+        )
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
 
     def rows(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         self.db.row_factory = sqlite3.Row

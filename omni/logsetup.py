@@ -60,3 +60,12 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
 
 def get(name: str = "omni") -> Any:
     return structlog.get_logger(name)
+
+
+def saved() -> dict[str, Any]:
+    """The current structlog configuration (to restore after a temporary redirect, e.g. a backtest's file)."""
+    return dict(structlog.get_config())
+
+
+def restore(config: dict[str, Any]) -> None:
+    structlog.configure(**config)

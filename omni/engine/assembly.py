@@ -19,8 +19,9 @@ from omni.core.portfolio import Portfolio
 from omni.core.risk import Limits, RiskGuard
 from omni.core.scanner import AssetScanner, ScannerParams
 from omni.core.sizer import SizerParams
-from omni.domain.instrument import Instrument
+from omni.domain.instrument import ZERO, Instrument
 from omni.domain.market import parse_timeframe
+from omni.domain.orders import Position, Side
 from omni.engine.executor import Executor
 from omni.engine.journaling import JournalWriter
 from omni.engine.telemetry import Telemetry
@@ -112,11 +113,65 @@ def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, reset_ki
         taker_fee=cfg.fees.taker,
         maker_fee=cfg.fees.maker,
         slippage_bps=cfg.sim.slippage_bps,
+        id_prefix=secrets.token_hex(3) + "-",
     )
     speed = None if cfg.market.speed == "max" else float(cfg.market.speed)
     warmup = warmup_ms(cfg)
-    venue = SimVenue(source, matching, clock, speed=speed, warmup_ms=warmup)
-    return _core(cfg, log, venue, instruments, info, source, latch, kill_switch, cfg.capital_usdt, warmup, duration_s)
+    resume = _sim_resume(cfg, log, matching)
+    venue = SimVenue(
+        source, matching, clock, speed=speed, warmup_ms=warmup, resume_after_ts=resume["market_ts"] if resume else None
+    )
+    capital = Decimal(resume["capital_start"]) if resume else cfg.capital_usdt
+    asm = _core(cfg, log, venue, instruments, info, source, latch, kill_switch, capital, warmup, duration_s)
+    if resume:
+        p = asm.portfolio
+        p.realised, p.fees, p.funding = resume["realised"], resume["fees"], resume["funding"]
+        p.positions.update(matching.positions())
+        asm.trader.resume_after_ts = resume["market_ts"]
+        log.warning(
+            "sim_resumed",
+            market_ts=resume["market_ts"],
+            balance=matching.balance,
+            positions=sorted(p.positions),
+            journal=str(cfg.engine.journal_path),
+        )
+    return asm
+
+
+def _sim_resume(cfg: Config, log: Any, matching: MatchingEngine) -> dict[str, Any] | None:
+    """A restart of the sim: rebuild the account from the journal (the sim's only durable state)."""
+    path = cfg.engine.journal_path
+    if not path.exists():
+        return None
+    journal = Journal(path)
+    try:
+        market_ts = journal.meta("market_ts")
+        if journal.meta("venue") != "sim" or market_ts is None:
+            return None
+        start = Decimal(journal.meta("capital_start"))
+        sums = journal.ledger()
+        positions = [
+            Position(
+                r["symbol"],
+                Side(r["side"]),
+                Decimal(r["size"]),
+                Decimal(r["entry_price"]),
+                Decimal(r["leverage"]),
+                Decimal(r["margin"]),
+                Decimal(r["liq_price"]),
+                ZERO,
+                Decimal(r["take_profit"]) if r["take_profit"] else None,
+                Decimal(r["stop_loss"]) if r["stop_loss"] else None,
+                r["ts"],
+            )
+            for r in journal.open_positions()
+            if r["symbol"] in matching.instruments
+        ]
+    finally:
+        journal.close()
+    balance = start + sums["realised"] - sums["fees"] - sums["funding"]
+    matching.restore(balance, positions)
+    return {"market_ts": int(market_ts), "capital_start": start, **sums}
 
 
 async def assemble_bybit(
@@ -246,10 +301,11 @@ def _core(
         pipeline.entries_enabled = False
     journal = Journal(cfg.engine.journal_path)
     known = {r["symbol"] for r in journal.rows("SELECT symbol FROM positions WHERE size != '0'")}
-    writer = JournalWriter(journal, log)
+    writer = JournalWriter(journal, log, clock=venue.now_ms)
+    first_run = journal.meta("capital_start") is None
     writer.add(
         [
-            ("meta", ("capital_start", json.dumps(str(capital)))),
+            *([("meta", ("capital_start", json.dumps(str(capital))))] if first_run else []),
             ("meta", ("venue", json.dumps(venue.name))),
             ("meta", ("run_id", json.dumps(client_ids.run_id))),
         ]

@@ -97,6 +97,7 @@ def run_backtest(
     """Run the daemon over the configured market at max speed and write the result files into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     events_path = events_path or out / "events.jsonl"
+    previous = logsetup.saved()
     with events_path.open("w") as events:
         logsetup.configure("json", cfg.telemetry.log_level, stream=events)
         log = logsetup.get("omni")
@@ -106,7 +107,10 @@ def run_backtest(
         sup = Supervisor(asm, log, out / "summary.json")
         if progress is not None:
             sup.progress = _progress_printer(asm, progress, duration_s)
-        code = asyncio.run(sup.run())
+        try:
+            code = asyncio.run(sup.run())
+        finally:
+            logsetup.restore(previous)  # never leave the process logging into a closed file
     summary = json.loads((out / "summary.json").read_text())
     trades = list(asm.portfolio.closed)
     decisions = asm.telemetry.records or []

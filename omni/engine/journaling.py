@@ -141,9 +141,10 @@ def intent_record(intent: OrderIntent, ts: int) -> Record:
 class JournalWriter:
     """Buffers records from the hot path and writes them in a worker thread (one writer, WAL)."""
 
-    def __init__(self, journal: Journal, log: Any, flush_s: float = 0.5):
+    def __init__(self, journal: Journal, log: Any, flush_s: float = 0.5, clock: Any = None):
         self.journal = journal
         self.log = log
+        self.clock = clock  # market time: stored with every flush, so a restart knows where the journal ends
         self.flush_s = flush_s
         self.pending: list[Record] = []
         self.written = 0
@@ -157,6 +158,8 @@ class JournalWriter:
         async with self._lock:
             if not self.pending:
                 return
+            if self.clock is not None:
+                self.pending.append(("meta", ("market_ts", json.dumps(self.clock()))))
             batch, self.pending = self.pending, []
             try:
                 await asyncio.to_thread(self.journal.write, batch)

@@ -43,6 +43,7 @@ class Trader:
         self.end_ts: int | None = None
         self._started = False
         self.first_ts: int | None = None  # the first batch's market time
+        self.resume_after_ts: int | None = None  # a restarted sim: no entries before this market time
         self.latch: KillSwitchLatch | None = None
         self.journal: JournalWriter | None = None
         self._warm_until: int | None = None
@@ -66,8 +67,8 @@ class Trader:
                 if self.duration_ms is not None:  # market time from the open of the first bar
                     self.end_ts = batch.ts - 60_000 + self.duration_ms
                 portfolio.roll_day(batch.ts, equity())
-                if self.warmup_ms:
-                    self._warm_until = batch.ts + self.warmup_ms
+                if self.warmup_ms or self.resume_after_ts:
+                    self._warm_until = max(batch.ts + self.warmup_ms, self.resume_after_ts or 0)
                     self.pipeline.entries_enabled = False
             if batch.ts // 86_400_000 != portfolio.day:  # before this batch's fills are booked
                 portfolio.roll_day(batch.ts, equity())

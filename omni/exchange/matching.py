@@ -131,6 +131,7 @@ class MatchingEngine:
         maker_fee: Decimal,
         slippage_bps: Decimal | float = 0,
         default_leverage: Decimal = Decimal(10),
+        id_prefix: str = "",
     ):
         self.instruments = instruments
         self.balance = balance
@@ -145,6 +146,7 @@ class MatchingEngine:
         self._leverage: dict[str, Decimal] = {}
         self._link_ids: set[str] = set()
         self._seq = 0
+        self.id_prefix = id_prefix  # makes order/exec ids unique across runs (a restarted sim)
 
     # ------------------------------------------------------------ queries
 
@@ -190,6 +192,23 @@ class MatchingEngine:
 
     def equity(self) -> Decimal:
         return self.balance + self.unrealised()
+
+    # ------------------------------------------------------------ restore
+
+    def restore(self, balance: Decimal, positions: list[Position]) -> None:
+        """Start from a saved account (a restart): wallet balance and open positions with their stops."""
+        self.balance = balance
+        self._pos.clear()
+        for p in positions:
+            inst = self.instruments[p.symbol]
+            pos = _Pos(p.side, p.leverage, p.opened_ts)
+            pos.size = p.size
+            pos.entry_value = p.entry_price * p.size
+            pos.margin = p.margin
+            pos.tp, pos.sl = p.take_profit, p.stop_loss
+            self._reprice(inst, pos)
+            self._pos[p.symbol] = pos
+            self._leverage[p.symbol] = p.leverage
 
     # ------------------------------------------------------------ commands
 
@@ -583,7 +602,7 @@ class MatchingEngine:
 
     def _next_id(self, prefix: str) -> str:
         self._seq += 1
-        return f"{prefix}{self._seq:010d}"
+        return f"{self.id_prefix}{prefix}{self._seq:010d}"
 
     def _reject(self, intent: OrderIntent, reject: Reject, now: int) -> OrderRejected:
         return OrderRejected(intent.client_id, intent.symbol, reject.code, reject.message, now)

@@ -36,6 +36,7 @@ class SimVenue:
         speed: float | None = None,
         yield_every: int = 64,
         warmup_ms: int = 0,
+        resume_after_ts: int | None = None,
     ):
         self.matching = matching
         self.instruments: dict[str, Instrument] = matching.instruments
@@ -43,6 +44,9 @@ class SimVenue:
         self.speed = speed
         self.yield_every = yield_every
         self.warmup_ms = warmup_ms
+        #: a restart: batches up to this market time already happened (the account was restored from the
+        #: journal); they are replayed to the decision core for history, but not matched again
+        self.resume_after_ts = resume_after_ts
         self._source = iter(source)
 
     async def stream(self, stop: asyncio.Event) -> AsyncIterator[tuple[MarketBatch, list[Event]]]:
@@ -58,7 +62,7 @@ class SimVenue:
             return
         for batch in self._source:
             if warm_until is None:
-                warm_until = batch.ts + self.warmup_ms
+                warm_until = max(batch.ts + self.warmup_ms, self.resume_after_ts or 0)
             if batch.ts < warm_until:
                 n += 1
                 if n == yield_every:
@@ -87,6 +91,9 @@ class SimVenue:
                     if stop.is_set():
                         return
             clock.advance_to(batch.ts)
+            if self.resume_after_ts is not None and batch.ts <= self.resume_after_ts:
+                yield batch, _NO_EVENTS
+                continue
             events: list[Event] = _NO_EVENTS
             for bar in batch.bars:
                 ev = on_bar(bar)

@@ -62,7 +62,16 @@ class Executor:
         if intent.stop_loss is not None:
             self.planned_stop[intent.symbol] = intent.stop_loss
         if self.journal is not None:  # the link id is on disk before the order can exist on the venue
-            await self.journal.record_intent(intent, self.venue.now_ms())
+            try:
+                await self.journal.record_intent(intent, self.venue.now_ms())
+            except Exception as e:
+                if not intent.reduce_only:  # no new risk without a record of it
+                    self.guard.settle(intent.symbol)
+                    self.log.error("entry_refused_journal_unavailable", symbol=intent.symbol, error=repr(e))
+                    return [OrderRejected(intent.client_id, intent.symbol, -1, f"journal unavailable: {e}",
+                                          self.venue.now_ms())]
+                # a close reduces risk: send it anyway; the record stays pending in memory
+                self.log.error("close_sent_journal_unavailable", symbol=intent.symbol, error=repr(e))
         events = await self.venue.place(intent)
         if any(isinstance(e, OrderRejected) for e in events):
             self.guard.settle(intent.symbol)

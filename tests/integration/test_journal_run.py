@@ -50,3 +50,45 @@ def test_a_corrupted_journal_stops_the_daemon_with_a_clear_error(tmp_path):
     (state / "journal.sqlite").write_bytes(b"garbage" * 1000)
     run = run_omni(["run", "--speed", "max", "--duration", "600"], tmp_path)
     assert run.returncode == 2 and "journal" in run.stderr and "journal.sqlite" in run.stderr
+
+
+def test_a_locked_journal_is_a_clear_error(tmp_path):
+    import sqlite3
+
+    from omni.journal import Journal as J
+
+    path = tmp_path / "omni-state" / "journal.sqlite"
+    J(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        run = run_omni(["run", "--speed", "max", "--duration", "600"], tmp_path, OMNI_MARKET__SYMBOLS="5")
+    finally:
+        holder.close()
+    assert run.returncode == 2 and "journal" in run.stderr and "locked" in run.stderr
+
+
+def test_disk_full_stops_the_daemon_cleanly_and_says_so(tmp_path):
+    import asyncio
+
+    from structlog.testing import capture_logs
+
+    from omni.config import load_config
+    from omni.engine.assembly import assemble
+    from omni.engine.supervisor import Supervisor
+    from omni.logsetup import get
+
+    cfg = load_config(None, env={"OMNI_MARKET__SYMBOLS": "20", "OMNI_MARKET__SPEED": "max",
+                                 "OMNI_ENGINE__STATE_DIR": str(tmp_path), "OMNI_ENGINE__RESTART_BACKOFF_S": "0.01",
+                                 "OMNI_ENGINE__MAX_TASK_RESTARTS": "1", **ACTIVE})
+    asm = assemble(cfg, get("t"), duration_s=2 * 86400)
+    db = asm.journal.journal.db
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages + 2}")  # the "disk" fills up almost at once
+    with capture_logs() as logs:
+        code = asyncio.run(Supervisor(asm, get("t")).run())
+    assert code == 1  # stopped, not silently carrying on without a journal
+    gave_up = [e for e in logs if e["event"] == "task_gave_up"]
+    assert gave_up and gave_up[0]["task"] == "journal" and "full" in gave_up[0]["error"]
+    assert asm.journal.pending  # the records that could not be written are still held, not dropped

@@ -177,6 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fz.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
 
+    rp = sub.add_parser(
+        "report",
+        help="write a Markdown report with PNG plots from the journal",
+        description="Equity curve with drawdown, PnL per trade histogram, per-symbol table, fees and funding, "
+        "and the pre-trade simulator's calibration (predicted vs realised win rate), from the journal. Needs "
+        "matplotlib (installed with the test extra, or `pip install 'omni[report]'`).",
+    )
+    rp.add_argument("--journal", type=Path, default=None, metavar="PATH", help="journal file (default: from config)")
+    rp.add_argument("--config", type=Path, default=None, metavar="PATH", help="YAML config (default: built-in)")
+    rp.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (created)")
+
     st = sub.add_parser(
         "status",
         help="capital, profit, trades, positions and kill switch, from the journal",
@@ -255,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         return _emulator(args)
     if args.command == "status":
         return _status(args)
+    if args.command == "report":
+        return _report(args)
     return EXIT_USAGE  # pragma: no cover - argparse enforces the choices
 
 
@@ -462,7 +475,14 @@ def _backtest(args: argparse.Namespace) -> int:
         f"{s['capital']}  max drawdown {s['max_drawdown']}  kill switch {s['kill_switch']}"
     )
     print(f"simulator calibration: Brier {cal.get('brier')} over {cal.get('n')} trades")
-    print(f"wrote {out}/summary.json, trades.csv, decisions.csv, events.jsonl")
+    try:
+        from omni.engine.report import write_report
+        from omni.journal import Journal
+
+        write_report(Journal(cfg.engine.journal_path, read_only=True), out)
+        print(f"wrote {out}/summary.json, trades.csv, decisions.csv, events.jsonl, report.md")
+    except ImportError:
+        print(f"wrote {out}/summary.json, trades.csv, decisions.csv, events.jsonl (no report.md: no matplotlib)")
     return result.exit_code
 
 
@@ -514,6 +534,27 @@ def _status(args: argparse.Namespace) -> int:
         json.dumps(report, indent=2, default=str) if args.json else status.markdown(report),
         end="\n" if args.json else "",
     )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from omni.journal import Journal
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return EXIT_USAGE
+    try:
+        from omni.engine.report import write_report
+
+        journal = Journal(args.journal or cfg.engine.journal_path, read_only=True)
+        path = write_report(journal, args.out.resolve())
+    except ImportError as e:
+        print(f"omni report: {e}; install matplotlib: pip install 'omni[report]'", file=sys.stderr)
+        return EXIT_USAGE
+    except JournalError as e:
+        print(f"omni report: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {path}")
     return 0
 
 

@@ -68,8 +68,11 @@ class Executor:
                 if not intent.reduce_only:  # no new risk without a record of it
                     self.guard.settle(intent.symbol)
                     self.log.error("entry_refused_journal_unavailable", symbol=intent.symbol, error=repr(e))
-                    return [OrderRejected(intent.client_id, intent.symbol, -1, f"journal unavailable: {e}",
-                                          self.venue.now_ms())]
+                    return [
+                        OrderRejected(
+                            intent.client_id, intent.symbol, -1, f"journal unavailable: {e}", self.venue.now_ms()
+                        )
+                    ]
                 # a close reduces risk: send it anyway; the record stays pending in memory
                 self.log.error("close_sent_journal_unavailable", symbol=intent.symbol, error=repr(e))
         events = await self.venue.place(intent)

@@ -79,9 +79,17 @@ def test_disk_full_stops_the_daemon_cleanly_and_says_so(tmp_path):
     from omni.engine.supervisor import Supervisor
     from omni.logsetup import get
 
-    cfg = load_config(None, env={"OMNI_MARKET__SYMBOLS": "20", "OMNI_MARKET__SPEED": "max",
-                                 "OMNI_ENGINE__STATE_DIR": str(tmp_path), "OMNI_ENGINE__RESTART_BACKOFF_S": "0.01",
-                                 "OMNI_ENGINE__MAX_TASK_RESTARTS": "1", **ACTIVE})
+    cfg = load_config(
+        None,
+        env={
+            "OMNI_MARKET__SYMBOLS": "20",
+            "OMNI_MARKET__SPEED": "max",
+            "OMNI_ENGINE__STATE_DIR": str(tmp_path),
+            "OMNI_ENGINE__RESTART_BACKOFF_S": "0.01",
+            "OMNI_ENGINE__MAX_TASK_RESTARTS": "1",
+            **ACTIVE,
+        },
+    )
     asm = assemble(cfg, get("t"), duration_s=2 * 86400)
     db = asm.journal.journal.db
     pages = db.execute("PRAGMA page_count").fetchone()[0]
@@ -92,3 +100,24 @@ def test_disk_full_stops_the_daemon_cleanly_and_says_so(tmp_path):
     gave_up = [e for e in logs if e["event"] == "task_gave_up"]
     assert gave_up and gave_up[0]["task"] == "journal" and "full" in gave_up[0]["error"]
     assert asm.journal.pending  # the records that could not be written are still held, not dropped
+
+
+def test_report_from_the_journal_has_plots_and_agrees_with_the_run(tmp_path):
+    run = run_omni(
+        ["run", "--speed", "max", "--duration", "43200"],
+        tmp_path,
+        OMNI_MARKET__SYMBOLS="30",
+        OMNI_RISK__MAX_DRAWDOWN_PCT="100",
+        OMNI_RISK__MAX_DAILY_LOSS_USDT="100",
+        **ACTIVE,
+    )
+    assert run.returncode == 0, run.stderr
+    rep = run_omni(["report", "--out", str(tmp_path / "rep")], tmp_path)
+    assert rep.returncode == 0, rep.stderr
+    text = (tmp_path / "rep" / "report.md").read_text()
+    for png in ("equity.png", "pnl_per_trade.png"):
+        assert (tmp_path / "rep" / png).stat().st_size > 1000 and f"({png})" in text
+    s = run.summary
+    assert f"-> {s['capital']} USDT" in text
+    assert f"trades closed: {s['trades_closed']};" in text  # the journal's round trips match the run's
+    assert f"fees paid: {s['fees_paid']} USDT" in text

@@ -24,6 +24,10 @@ WORKDIR /home/omni
 RUN mkdir -p /home/omni/omni-state
 VOLUME ["/home/omni/omni-state"]
 # Logs are JSON lines on stdout (no TTY): `docker logs -f <id> | jq`.
+# Metrics and health on 127.0.0.1:9108 inside the container (Prometheus: /metrics; Docker: /health).
+ENV OMNI_TELEMETRY__METRICS_PORT=9108
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9108/health', timeout=4)"
 # SIGTERM (docker stop) stops entries, closes or keeps positions per engine.on_shutdown, and exits 0.
 ENTRYPOINT ["omni", "run"]
 CMD ["--config", "/config/default.yaml"]

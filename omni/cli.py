@@ -316,7 +316,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.journal is not None:
         cfg = cfg.model_copy(update={"engine": cfg.engine.model_copy(update={"journal": args.journal.resolve()})})
 
-    logsetup.configure(cfg.telemetry.log_format, cfg.telemetry.log_level)
+    t = cfg.telemetry
+    logsetup.configure(
+        t.log_format, t.log_level, log_file=t.log_file, max_mb=t.log_file_max_mb, backups=t.log_file_backups
+    )
     log = logsetup.get("omni")
     from omni.engine.assembly import assemble
     from omni.engine.supervisor import Supervisor
@@ -353,7 +356,10 @@ def _run_bybit(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped
             file=sys.stderr,
         )
         return EXIT_USAGE
-    logsetup.configure(cfg.telemetry.log_format, cfg.telemetry.log_level)
+    t = cfg.telemetry
+    logsetup.configure(
+        t.log_format, t.log_level, log_file=t.log_file, max_mb=t.log_file_max_mb, backups=t.log_file_backups
+    )
     log = logsetup.get("omni")
     log.info("config", **redacted_dict(cfg))
 

@@ -220,6 +220,15 @@ class TelemetryConfig(_Model):
     summary_interval_s: float = Field(10.0, gt=0, le=86400, allow_inf_nan=False, description="Wall seconds.")
     log_format: Literal["auto", "json", "console"] = Field("auto", description="auto = console on a TTY.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Minimum level.")
+    metrics_port: int | None = Field(None, ge=0, le=65535, description="Prometheus + health on 127.0.0.1; null=off.")
+    log_file: Path | None = Field(None, description="Also write log lines here (rotating); null = stdout only.")
+    log_file_max_mb: float = Field(10, gt=0, le=10_000, allow_inf_nan=False, description="Rotate at this size.")
+    log_file_backups: int = Field(5, ge=0, le=100, description="Rotated files kept.")
+
+    @field_validator("log_file")
+    @classmethod
+    def _log_abs(cls, v: Path | None) -> Path | None:
+        return None if v is None else _absolute(v)
 
 
 class Config(_Model):

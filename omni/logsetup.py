@@ -9,6 +9,8 @@ import logging
 import sys
 from decimal import Decimal
 from enum import Enum
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
@@ -35,9 +37,42 @@ def _conv(v: Any) -> Any:
     return v
 
 
-def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
-    """Configure structlog for the process. ``fmt``: auto | json | console."""
+class _Tee:
+    """stdout plus a size-rotated log file (each log line goes to both)."""
+
+    def __init__(self, stream: TextIO, handler: logging.Handler):
+        self.stream = stream
+        self.handler = handler
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        if text.strip():
+            self.handler.emit(logging.makeLogRecord({"msg": text.rstrip("\n"), "levelno": logging.INFO}))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+        self.handler.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+
+def configure(
+    fmt: str = "auto",
+    level: str = "info",
+    stream: TextIO | None = None,
+    log_file: Path | None = None,
+    max_mb: float = 10,
+    backups: int = 5,
+) -> None:
+    """Configure structlog for the process. ``fmt``: auto | json | console; ``log_file``: also a rotated file."""
     stream = stream or sys.stdout
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(log_file, maxBytes=int(max_mb * 1_000_000), backupCount=backups)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        stream = _Tee(stream, handler)  # type: ignore[assignment]
     if fmt == "auto":
         fmt = "console" if stream.isatty() else "json"
     processors: list[Any] = [

@@ -38,6 +38,7 @@ class Supervisor:
         self.stop = asyncio.Event()
         self.failed: str | None = None
         self.signals = 0
+        self.metrics: Any = None
         self.progress: Callable[..., None] | None = None  # called twice a second (backtest progress bar)
 
     # ------------------------------------------------------------ lifecycle
@@ -64,6 +65,12 @@ class Supervisor:
                     tg.create_task(self._progress_loop(), name="progress")
                 if self.asm.journal is not None:
                     tg.create_task(self._supervise("journal", self._journal_loop), name="journal")
+                port = self.asm.cfg.telemetry.metrics_port
+                if port is not None:
+                    from omni.engine.metrics import MetricsServer
+
+                    self.metrics = MetricsServer(self.asm, "127.0.0.1", port)
+                    tg.create_task(self._supervise("metrics", lambda: self.metrics.run(self.stop)), name="metrics")
             await self._shutdown()
         finally:
             for sig in installed:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.conftest import REPO, run_omni
+from tests.integration.conftest import ACTIVE, REPO, run_omni
 
 
 def test_help_lists_every_command(tmp_path):
@@ -52,3 +52,24 @@ def test_reset_kill_switch_command_clears_the_latch(tmp_path):
     run = run_omni(["reset-kill-switch"], tmp_path)
     assert run.returncode == 0 and "max_drawdown: test" in run.stdout
     assert latch.load() is None
+
+
+def test_log_lines_also_go_to_a_rotating_file(tmp_path):
+    run = run_omni(
+        ["run", "--speed", "max", "--duration", "43200"],
+        tmp_path,
+        OMNI_MARKET__SYMBOLS="20",
+        OMNI_TELEMETRY__LOG_FILE="logs/omni.jsonl",
+        OMNI_TELEMETRY__LOG_FILE_MAX_MB="0.01",
+        OMNI_TELEMETRY__LOG_FILE_BACKUPS="2",
+        **ACTIVE,
+    )
+    assert run.returncode == 0, run.stderr
+    logs = tmp_path / "logs"
+    files = sorted(p.name for p in logs.iterdir())
+    assert "omni.jsonl" in files and "omni.jsonl.1" in files and len(files) <= 3  # rotated, backups capped
+    import json
+
+    lines = [json.loads(x) for x in (logs / "omni.jsonl").read_text().splitlines() if x]
+    assert lines and all("event" in x for x in lines)
+    assert any(e["event"] == "final_summary" for e in lines)

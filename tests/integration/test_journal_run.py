@@ -121,3 +121,35 @@ def test_report_from_the_journal_has_plots_and_agrees_with_the_run(tmp_path):
     assert f"-> {s['capital']} USDT" in text
     assert f"trades closed: {s['trades_closed']};" in text  # the journal's round trips match the run's
     assert f"fees paid: {s['fees_paid']} USDT" in text
+
+
+def test_status_works_while_the_daemon_runs(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from tests.integration.conftest import omni_env
+
+    env = omni_env(OMNI_MARKET__SYMBOLS="20", OMNI_TELEMETRY__SUMMARY_INTERVAL_S="0.3", **ACTIVE)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "omni", "run", "--speed", "3000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and '"event": "fill"' not in daemon.stdout.readline():
+            pass
+        time.sleep(1.0)  # a flush or two
+        st = run_omni(["status", "--json"], tmp_path)
+        assert daemon.poll() is None  # still running
+    finally:
+        daemon.terminate()
+        daemon.communicate(timeout=15)
+    assert st.returncode == 0, st.stderr
+    report = json.loads(st.stdout)
+    assert report["venue"] == "sim" and Decimal(report["capital"]) > 0
+    assert report["fees_paid"] != "0"  # it sees the fills the running daemon journaled

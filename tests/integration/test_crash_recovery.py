@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from omni.journal import Journal
+from omni.journal import Journal, JournalError
 from tests.integration.conftest import ACTIVE, omni_env
 
 KILLS = 20
@@ -44,6 +44,20 @@ def journal_checks(path) -> dict:
         j.close()
 
 
+def fill_count(path) -> int:
+    """Fills in the journal so far (0 while it does not exist or is being created)."""
+    if not path.exists():
+        return 0
+    try:
+        j = Journal(path, read_only=True)
+        try:
+            return j.rows("SELECT count(*) AS n FROM fills")[0]["n"]
+        finally:
+            j.close()
+    except JournalError:
+        return 0
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_never_loses_or_duplicates(tmp_path):
     rng = random.Random(20261125)
@@ -65,7 +79,12 @@ def test_sigkill_at_random_moments_never_loses_or_duplicates(tmp_path):
         proc = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env
         )
-        time.sleep(rng.uniform(0.6, 1.6))
+        # kill while it trades: once new fills reach the journal (whatever the machine's speed), after a
+        # random extra moment
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and proc.poll() is None and fill_count(journal) <= seen_fills:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.6))
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         if not journal.exists():

@@ -96,6 +96,10 @@ def run_backtest(
 ) -> BacktestResult:
     """Run the daemon over the configured market at max speed and write the result files into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
+    # a backtest always starts fresh: an earlier run's journal in the same directory is not resumed
+    journal = cfg.engine.journal_path
+    for stale in (journal, journal.with_name(journal.name + "-wal"), journal.with_name(journal.name + "-shm")):
+        stale.unlink(missing_ok=True)
     events_path = events_path or out / "events.jsonl"
     previous = logsetup.saved()
     with events_path.open("w") as events:

@@ -104,3 +104,18 @@ def test_feasibility_markdown(tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("# OMNI feasibility report")
     assert "## Verdict on the brief's targets" in run.stdout
+
+
+def test_a_second_backtest_into_the_same_directory_starts_fresh(tmp_path, three_symbols):
+    out = tmp_path / "bt"
+    args = ["backtest", "--data", *map(str, three_symbols), "--out", str(out), "--duration", str(10 * 86400)]
+    first = run_omni(args, tmp_path, **ACTIVE)
+    s1 = json.loads((out / "summary.json").read_text())
+    first_trades, first_capital = s1["trades_total"], s1["capital"]
+    assert first_trades > 0
+    second = run_omni(args, tmp_path, **ACTIVE)
+    assert first.returncode == second.returncode == 0, second.stderr
+    a = json.loads((out / "summary.json").read_text())
+    assert a["capital_start"] == "12" and a["bars"] > 0
+    # the same data, the same config: the same result, not a resumed account that skipped the market
+    assert a["trades_total"] == first_trades and a["capital"] == first_capital

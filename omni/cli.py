@@ -254,21 +254,22 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check-config":
         return _check_config(args.path)
-    if args.command == "run":
-        return _run(args)
-    if args.command == "backtest":
-        return _backtest(args)
-    if args.command == "feasibility":
-        return _feasibility(args)
-    if args.command == "reset-kill-switch":
-        return _reset_kill_switch(args)
-    if args.command == "emulator":
-        return _emulator(args)
-    if args.command == "status":
-        return _status(args)
-    if args.command == "report":
-        return _report(args)
-    return EXIT_USAGE  # pragma: no cover - argparse enforces the choices
+    commands = {
+        "run": _run, "backtest": _backtest, "feasibility": _feasibility, "reset-kill-switch": _reset_kill_switch,
+        "emulator": _emulator, "status": _status, "report": _report,
+    }  # fmt: skip
+    return commands[args.command](args)
+
+
+def _configure_logging(cfg):  # type: ignore[no-untyped-def]
+    """structlog for a daemon run: stdout (console on a TTY, JSON otherwise) and the optional rotating file."""
+    from omni import logsetup
+
+    t = cfg.telemetry
+    logsetup.configure(
+        t.log_format, t.log_level, log_file=t.log_file, max_mb=t.log_file_max_mb, backups=t.log_file_backups
+    )
+    return logsetup.get("omni")
 
 
 def _check_config(path: Path) -> int:
@@ -287,7 +288,6 @@ def _check_config(path: Path) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from omni import logsetup
     from omni.config import format_config_error, load_config, redacted_dict
 
     try:
@@ -313,14 +313,8 @@ def _run(args: argparse.Namespace) -> int:
         print("omni: --market replay needs --data FILE ... (or market.data_files in the config)", file=sys.stderr)
         return EXIT_USAGE
     cfg = cfg.model_copy(update={"market": market})
-    if args.journal is not None:
-        cfg = cfg.model_copy(update={"engine": cfg.engine.model_copy(update={"journal": args.journal.resolve()})})
 
-    t = cfg.telemetry
-    logsetup.configure(
-        t.log_format, t.log_level, log_file=t.log_file, max_mb=t.log_file_max_mb, backups=t.log_file_backups
-    )
-    log = logsetup.get("omni")
+    log = _configure_logging(cfg)
     from omni.engine.assembly import assemble
     from omni.engine.supervisor import Supervisor
 
@@ -342,7 +336,6 @@ def _run(args: argparse.Namespace) -> int:
 
 def _run_bybit(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped-def]
     """``omni run --venue bybit-testnet|bybit-demo``: the same daemon over pybit (or the local emulator)."""
-    from omni import logsetup
     from omni.config import load_secrets, redacted_dict
     from omni.domain.errors import VenueError
     from omni.engine.assembly import assemble_bybit
@@ -356,11 +349,7 @@ def _run_bybit(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped
             file=sys.stderr,
         )
         return EXIT_USAGE
-    t = cfg.telemetry
-    logsetup.configure(
-        t.log_format, t.log_level, log_file=t.log_file, max_mb=t.log_file_max_mb, backups=t.log_file_backups
-    )
-    log = logsetup.get("omni")
+    log = _configure_logging(cfg)
     log.info("config", **redacted_dict(cfg))
 
     async def main() -> int:

@@ -63,14 +63,7 @@ class SimVenue:
         for batch in self._source:
             if warm_until is None:
                 warm_until = max(batch.ts + self.warmup_ms, self.resume_after_ts or 0)
-            if batch.ts < warm_until:
-                n += 1
-                if n == yield_every:
-                    n = 0
-                    await asyncio.sleep(0)
-                    if stop.is_set():
-                        return
-            elif speed is not None:
+            if speed is not None and batch.ts >= warm_until:
                 if wall0 is None:
                     wall0, ts0 = monotonic(), batch.ts
                 delay = wall0 + (batch.ts - ts0) / 1000.0 / speed - monotonic()
@@ -82,10 +75,10 @@ class SimVenue:
                         pass
                 elif stop.is_set():
                     return
-            else:
+            else:  # unpaced: warm-up, or max speed
                 n += 1
                 if n == yield_every:
-                    # the only point where other tasks (signals, telemetry) run at max speed
+                    # the only point where other tasks (signals, telemetry) run when unpaced
                     n = 0
                     await asyncio.sleep(0)
                     if stop.is_set():

@@ -14,9 +14,10 @@ _tnew = tuple.__new__
 
 
 class BarAggregator:
-    """Build ``minutes``-minute bars from the 1m bars of ONE symbol, fed in time order."""
+    """Build ``minutes``-minute bars from the 1m bars of ONE symbol, fed in time order. A bar that is not a 1m
+    bar of this symbol strictly after the last one is dropped and counted (``dropped``), never raised."""
 
-    __slots__ = ("_c", "_end", "_h", "_last", "_lo", "_o", "_start", "_symbol", "_v", "minutes", "span")
+    __slots__ = ("_c", "_end", "_h", "_last", "_lo", "_o", "_start", "_symbol", "_v", "dropped", "minutes", "span")
 
     def __init__(self, minutes: int) -> None:
         if minutes < 1:
@@ -27,6 +28,7 @@ class BarAggregator:
         self._start = self._end = -1  # open time of the bucket in progress, and its end; -1 when none
         self._last = -1  # open time of the last 1m bar consumed
         self._o = self._h = self._lo = self._c = self._v = 0.0
+        self.dropped = 0  # bars refused (not 1m, another symbol, or not after the last one): never a crash
 
     @property
     def in_progress(self) -> bool:
@@ -75,14 +77,12 @@ class BarAggregator:
         return self._emit() if self._start >= 0 else None
 
     def _roll(self, bar: Bar) -> tuple[Bar, ...]:
-        """Slow path: first bar, new bucket (maybe after a gap), or a bad bar."""
+        """Slow path: first bar, new bucket (maybe after a gap), or a bad bar (dropped and counted in
+        ``dropped``: a duplicate or late bar from a live feed must never stop the market task)."""
         ts = bar[1]
-        if bar[7] != 1:
-            raise ValueError(f"BarAggregator takes 1m bars, got a {bar[7]}m bar")
-        if ts <= self._last:
-            raise ValueError(f"{bar[0]}: 1m bar at {ts} is not after the previous one at {self._last}")
-        if self._start >= 0 and bar[0] != self._symbol:
-            raise ValueError(f"BarAggregator is for {self._symbol}, got a {bar[0]} bar")
+        if bar[7] != 1 or ts <= self._last or (self._symbol and bar[0] != self._symbol):
+            self.dropped += 1
+            return ()
         out: tuple[Bar, ...] = ()
         if self._start >= 0:  # the bucket in progress ended without its last minute: emit it incomplete
             out = (self._emit(),)

@@ -204,9 +204,10 @@ class Series:
 
 
 class _Symbol:
-    __slots__ = ("plan", "series")
+    __slots__ = ("last", "plan", "series")
 
     def __init__(self, timeframes: tuple[int, ...], params: ScannerParams):
+        self.last: dict[int, int] = {}  # bar length (minutes) -> open time of the last bar taken
         self.series = {tf: Series(tf, params) for tf in timeframes}
         self.plan = tuple((tf, self.series[tf], BarAggregator(tf) if tf > 1 else None) for tf in timeframes)
 
@@ -234,12 +235,19 @@ class AssetScanner:
         return None if st is None else st.series.get(timeframe)
 
     def update(self, bar: Bar) -> list[tuple[Series, Side, float]] | None:
-        """Fold one closed bar in; returns the breakouts it completed: (series, side, distance beyond)."""
+        """Fold one closed bar in; returns the breakouts it completed: (series, side, distance beyond).
+        A bar not after the symbol's last bar of its length (a repeat or a late one) is dropped and counted
+        in ``dropped["out_of_order"]``: the series never go backwards and the scanner never raises on it."""
         st = self._symbols.get(bar.symbol)
         if st is None:
             st = self._symbols[bar.symbol] = _Symbol(self.params.timeframes, self.params)
         out = None
         minutes = bar.minutes
+        last = st.last
+        if bar.ts <= last.get(minutes, -1):
+            self.dropped["out_of_order"] += 1
+            return None
+        last[minutes] = bar.ts
         for tf, series, agg in st.plan:
             if minutes == tf:
                 hit = series.add(bar)

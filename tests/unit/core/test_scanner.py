@@ -396,3 +396,28 @@ def test_score_is_in_atrs_so_a_calmer_symbol_ranks_higher_for_the_same_move():
     scanner = AssetScanner(instruments("CALM", "WILD"), small_params())
     out = scanner.candidates([("WILD", wild, Side.BUY, 2.0), ("CALM", calm, Side.BUY, 2.0)], T0, TRADE)
     assert [c.symbol for c in out] == ["CALM", "WILD"]
+
+
+def test_repeated_and_late_bars_are_dropped_and_counted_without_changing_any_series():
+    # Arrange: the live feed's failure mode: warm-up history and the socket deliver the same minute twice
+    scanner = AssetScanner({"BTCUSDT": btc()}, small_params(timeframes=(1, 3, 5)))
+    bars = one_minute_bars(15)
+    for x in bars[:10]:
+        scanner.update(x)
+    before = [list(scanner.series("BTCUSDT", tf).closes) for tf in (1, 3, 5)]
+
+    # Act: a repeat of the last minute, an older minute, then the rest in order
+    assert scanner.update(bars[9]._replace(close=1e9)) is None
+    assert scanner.update(bars[3]) is None
+    after_bad = [list(scanner.series("BTCUSDT", tf).closes) for tf in (1, 3, 5)]
+    for x in bars[10:]:
+        scanner.update(x)
+
+    # Assert
+    assert after_bad == before
+    assert scanner.dropped["out_of_order"] == 2
+    reference = AssetScanner({"BTCUSDT": btc()}, small_params(timeframes=(1, 3, 5)))
+    for x in bars:
+        reference.update(x)
+    for tf in (1, 3, 5):
+        assert list(scanner.series("BTCUSDT", tf).closes) == list(reference.series("BTCUSDT", tf).closes)

@@ -240,6 +240,78 @@ def build_parser() -> argparse.ArgumentParser:
     )
     em.add_argument("--warmup-bars", type=int, default=600, help="history served before the first request")
 
+    def rate(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text!r}") from None
+        if not 0 <= value <= 1:
+            raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text!r}")
+        return value
+
+    def positive(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+        return value
+
+    chaos = em.add_argument_group(
+        "chaos (fault injection)",
+        "All off by default. Periods are jittered +-20%; every draw comes from one seeded RNG, so a run with the "
+        "same seed repeats its faults. Each fault logs an event 'chaos' (kind=...) when it fires.",
+    )
+    chaos.add_argument("--chaos-seed", type=int, default=1, metavar="N", help="seed of the fault RNG (default 1)")
+    chaos.add_argument(
+        "--chaos-ws-drop-every", type=positive, default=None, metavar="S",
+        help="every ~S seconds close every WebSocket from the server side (clients must reconnect)",
+    )  # fmt: skip
+    chaos.add_argument(
+        "--chaos-ws-stall-every", type=positive, default=None, metavar="S",
+        help="every ~S seconds stall all WebSocket pushes (pongs included) for --chaos-ws-stall-seconds: the "
+        "socket stays open but silent, queued frames go out late",
+    )  # fmt: skip
+    chaos.add_argument(
+        "--chaos-ws-stall-seconds", type=positive, default=5.0, metavar="S", help="length of a stall (default 5)"
+    )
+    chaos.add_argument(
+        "--chaos-private-gap-every", type=positive, default=None, metavar="S",
+        help="every ~S seconds, for --chaos-private-gap-seconds, silently skip private pushes (order, execution, "
+        "position, wallet); the socket stays up and answers pings, REST is unaffected (clients resync by REST)",
+    )  # fmt: skip
+    chaos.add_argument(
+        "--chaos-private-gap-seconds", type=positive, default=5.0, metavar="S", help="length of a gap (default 5)"
+    )
+    chaos.add_argument(
+        "--chaos-rest-fail-rate", type=rate, default=0.0, metavar="P",
+        help="each REST request fails with probability P (half HTTP 503, half retCode 10016); it is not applied",
+    )  # fmt: skip
+    chaos.add_argument(
+        "--chaos-rate-limit-every", type=positive, default=None, metavar="S",
+        help="every ~S seconds, for --chaos-rate-limit-seconds, answer every private REST request with retCode "
+        "10006 and a reset timestamp at the window's end",
+    )  # fmt: skip
+    chaos.add_argument(
+        "--chaos-rate-limit-seconds", type=positive, default=1.0, metavar="S",
+        help="length of a rate-limit window (default 1)",
+    )  # fmt: skip
+    chaos.add_argument(
+        "--chaos-reply-lost-rate", type=rate, default=0.0, metavar="P",
+        help="with probability P an accepted POST /v5/order/create is applied but its connection is closed without "
+        "a reply (a retry with the same orderLinkId gets 110072)",
+    )  # fmt: skip
+    chaos.add_argument(
+        "--chaos-latency-ms", type=positive, default=None, metavar="MS",
+        help="delay every REST reply and WebSocket push by ~MS ms (uniform 0.5x..1.5x; per-socket order kept)",
+    )  # fmt: skip
+    chaos.add_argument(
+        "--chaos-cancel-market-rate", type=rate, default=0.0, metavar="P",
+        help="with probability P a market order (not reduce-only) is accepted, then cancelled unfilled by the "
+        "exchange (Cancelled, rejectReason EC_CancelForNoFullFill, no execution)",
+    )  # fmt: skip
+
     check = sub.add_parser(
         "check-config",
         help="validate a config file: exit 0 if good, 2 if not",
@@ -382,6 +454,7 @@ def _emulator(args: argparse.Namespace) -> int:
     from decimal import Decimal
 
     from omni import logsetup
+    from omni.emulator.chaos import ChaosConfig
     from omni.emulator.server import EmulatorConfig, EmulatorServer
     from omni.emulator.state import AccountConfig
     from omni.emulator.ws import WsHub
@@ -403,6 +476,20 @@ def _emulator(args: argparse.Namespace) -> int:
         if path is not None:
             known = load_instruments(path)
             instruments = {s: known[s] for s in sorted(known)[: args.symbols]}
+    chaos = ChaosConfig(
+        seed=args.chaos_seed,
+        ws_drop_every=args.chaos_ws_drop_every or 0.0,
+        ws_stall_every=args.chaos_ws_stall_every or 0.0,
+        ws_stall_seconds=args.chaos_ws_stall_seconds,
+        private_gap_every=args.chaos_private_gap_every or 0.0,
+        private_gap_seconds=args.chaos_private_gap_seconds,
+        rest_fail_rate=args.chaos_rest_fail_rate,
+        rate_limit_every=args.chaos_rate_limit_every or 0.0,
+        rate_limit_seconds=args.chaos_rate_limit_seconds,
+        reply_lost_rate=args.chaos_reply_lost_rate,
+        latency_ms=args.chaos_latency_ms or 0.0,
+        cancel_market_rate=args.chaos_cancel_market_rate,
+    )
     config = EmulatorConfig(
         accounts=[AccountConfig(key, secret, balance=Decimal(str(args.balance)))],
         instruments=instruments,
@@ -414,6 +501,7 @@ def _emulator(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         app_hooks=[WsHub.hook],
+        chaos=chaos,
     )
     logsetup.configure("auto", "info")
     log = logsetup.get("emulator")
@@ -427,6 +515,8 @@ def _emulator(args: argparse.Namespace) -> int:
                 symbols=len(server.state.instruments),
             )
             print(f"OMNI Bybit V5 emulator on {server.url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+            if chaos.active:
+                print(f"chaos: {', '.join(chaos.describe())} (seed {chaos.seed})", file=sys.stderr, flush=True)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             import signal

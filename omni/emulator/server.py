@@ -5,6 +5,12 @@ endpoints (``auth.py``), the per-UID rolling 1 s limit of the endpoint (retCode 
 then the endpoint (``rest.py``). Replies use Bybit's envelope with HTTP 200 for business errors; private replies
 carry ``X-Bapi-Limit``, ``X-Bapi-Limit-Status`` and ``X-Bapi-Limit-Reset-Timestamp`` (now, or the future reset
 when exceeded: pybit sleeps until then and would crash on a past one).
+
+Chaos (``EmulatorConfig.chaos``, all off by default, see ``chaos.py``): timer faults run as tasks started in
+``start`` and cancelled in ``stop`` (only those switched on); per-request faults are applied here: ``rest_fail``
+after the IP budget (the request is not applied), ``rate_limit`` windows after authentication, ``reply_lost``
+after a successful order create (the order stands, the connection is closed without a reply), ``latency`` on
+every reply. ``EmulatorServer.requests`` records a lost reply with ``http_status`` 0.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -26,7 +34,9 @@ from omni.clock import Clock, LiveClock
 from omni.domain.instrument import Instrument
 from omni.domain.market import MINUTE_MS, MarketBatch
 from omni.emulator import auth, rest
+from omni.emulator.chaos import Chaos, ChaosConfig, chaos_event
 from omni.emulator.state import AccountConfig, EmulatorState, StateError
+from omni.emulator.ws import HUB, WsHub
 from omni.venues.bybit_codec import CodecError
 from omni.venues.instruments_file import generated_instruments
 from omni.venues.replay import ReplayMarket
@@ -38,6 +48,8 @@ RATE_LIMITED = 10006
 RATE_LIMITED_MSG = "Too many visits!"
 IP_LIMITED_TEXT = "access too frequent"
 SERVER_ERROR = 10016
+SERVER_ERROR_MSG = "Internal System Error."
+ORDER_CREATE = "/v5/order/create"
 #: a 10006 reset time is never closer than this (ms): pybit computes ``reset - its now`` and crashes when < 0
 MIN_RESET_AHEAD_MS = 50
 UID_WINDOW_MS = 1000
@@ -77,6 +89,8 @@ class EmulatorConfig:
     app_hooks: list[AppHook] = field(default_factory=list)
     #: how many served requests ``EmulatorServer.requests`` keeps
     request_log: int = 10_000
+    #: fault injection, seeded; default: every fault off
+    chaos: ChaosConfig = field(default_factory=ChaosConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +157,12 @@ class EmulatorServer:
         self._fail: deque[tuple[int, int | None]] = deque()
         self._runner: web.AppRunner | None = None
         self._task: asyncio.Task | None = None
+        self.chaos = Chaos(config.chaos)
+        self.chaos_tasks: list[asyncio.Task] = []
+        self._rate_limited_until = 0.0  # time.monotonic() end of a chaos rate-limit window
+        if config.chaos.cancel_market_rate > 0:
+            rate = config.chaos.cancel_market_rate
+            self.state.cancel_market_roll = lambda: self.chaos.roll("cancel_market", rate)
 
     @property
     def url(self) -> str:
@@ -157,6 +177,15 @@ class EmulatorServer:
     def fail_next(self, n: int = 1, status: int = 500, ret_code: int | None = None) -> None:
         """Answer the next ``n`` requests with HTTP ``status``, or with HTTP 200 and ``ret_code`` if given."""
         self._fail.extend([(status, ret_code)] * n)
+
+    def cancel_next_market_orders(self, n: int = 1) -> None:
+        """The next ``n`` market orders (not reduce-only) are accepted, then cancelled unfilled by the exchange."""
+        self.state.cancel_next_market_orders(n)
+
+    @property
+    def hub(self) -> WsHub | None:
+        """The WebSocket hub, if ``WsHub.hook`` is among the app hooks (after ``start``)."""
+        return self._runner.app.get(HUB) if self._runner is not None else None
 
     def build_app(self) -> web.Application:
         app = web.Application()
@@ -176,9 +205,16 @@ class EmulatorServer:
         self.port = self._runner.addresses[0][1]
         if self.config.bar_seconds > 0:
             self._task = asyncio.create_task(self._run_market(), name="emulator-market")
+        self._start_chaos()
         log.info("emulator_started", url=self.url, symbols=len(self.state.instruments))
 
     async def stop(self) -> None:
+        for task in self.chaos_tasks:
+            task.cancel()
+        for task in self.chaos_tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.chaos_tasks = []
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -205,11 +241,65 @@ class EmulatorServer:
                 return
         log.info("emulator_market_exhausted", market_ts=self.state.market_ts)
 
+    # ------------------------------------------------------------ chaos
+
+    def _start_chaos(self) -> None:
+        cfg = self.config.chaos
+        hub = self.hub
+        if cfg.latency_ms > 0:
+            if hub is not None:
+                hub.latency = self.chaos.latency_s
+            chaos_event("latency", ms=cfg.latency_ms, jitter="0.5x..1.5x", continuous=True)
+        for kind, every in cfg.timers.items():
+            if kind != "rate_limit" and hub is None:
+                log.warning("chaos_needs_websocket", kind=kind)
+                continue
+            self.chaos_tasks.append(asyncio.create_task(self._chaos_timer(kind, every), name=f"emulator-chaos-{kind}"))
+
+    async def _chaos_timer(self, kind: str, every: float) -> None:
+        for wait in self.chaos.schedule(kind, every):
+            await asyncio.sleep(wait)
+            try:
+                await self.fire(kind)
+            except Exception:  # a bug in a fault must not end the faults (nor the server)
+                log.exception("emulator_chaos_failed", kind=kind)
+
+    async def fire(self, kind: str) -> None:
+        """Fire one timer fault now (what the chaos timers call; tests may call it directly)."""
+        cfg, hub = self.config.chaos, self.hub
+        if kind == "rate_limit":
+            self._rate_limited_until = time.monotonic() + cfg.rate_limit_seconds
+            chaos_event(kind, seconds=cfg.rate_limit_seconds)
+            return
+        if hub is None:
+            raise ValueError(f"chaos {kind} needs the WebSocket hub (WsHub.hook)")
+        if kind == "ws_drop":
+            chaos_event(kind, sockets=len(hub.conns))
+            await hub.drop_all()
+        elif kind == "ws_stall":
+            chaos_event(kind, seconds=cfg.ws_stall_seconds, sockets=len(hub.conns))
+            hub.stall(cfg.ws_stall_seconds)
+        elif kind == "private_gap":
+            chaos_event(kind, seconds=cfg.private_gap_seconds, sockets=sum(c.private for c in hub.conns))
+            hub.private_gap(cfg.private_gap_seconds)
+        else:
+            raise ValueError(f"not a timer fault: {kind}")
+
     # ------------------------------------------------------------ the request path
 
     def _endpoint(self, handler: rest.Handler, private: bool) -> Callable[[web.Request], Any]:
-        async def serve(request: web.Request) -> web.Response:
+        async def serve(request: web.Request) -> web.StreamResponse:
             response = await self._serve(request, handler, private)
+            delay = self.chaos.latency_s()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            rate = self.config.chaos.reply_lost_rate
+            if request.path == ORDER_CREATE and response.get(RET_CODE) == 0 and self.chaos.roll("reply_lost", rate):
+                self.requests.append(Served(request.method, request.path, 0, 0, self.state.now_ms(), {}))
+                result = self._json(response.body if isinstance(response, web.Response) else None).get("result")
+                chaos_event("reply_lost", path=request.path, order_id=(result or {}).get("orderId", ""),
+                            order_link_id=self._json(await request.read()).get("orderLinkId", ""))  # fmt: skip
+                return self._abort(request)
             self.requests.append(Served(request.method, request.path, response.status, response.get(RET_CODE),
                                         self.state.now_ms(), dict(response.headers)))  # fmt: skip
             return response
@@ -228,6 +318,12 @@ class EmulatorServer:
             if ret_code is None:
                 return web.Response(status=status, text="injected failure")
             return self._reply(now, None, ret_code, "injected failure")
+        if self.chaos.roll("rest_fail", self.config.chaos.rest_fail_rate):
+            if self.chaos.coin("rest_fail"):
+                chaos_event("rest_fail", path=request.path, http_status=503)
+                return web.Response(status=503, text="503 Service Temporarily Unavailable")
+            chaos_event("rest_fail", path=request.path, ret_code=SERVER_ERROR)
+            return self._reply(now, None, SERVER_ERROR, SERVER_ERROR_MSG)
         body = await request.read()
         headers: dict[str, str] = {}
         key = ""
@@ -238,6 +334,12 @@ class EmulatorServer:
             except auth.AuthFailure as e:
                 return self._reply(now, None, e.code, e.message, status=e.http_status)
             limit = self.config.uid_limits.get(request.path, rest.UID_LIMITS.get(request.path, 50))
+            left = self._rate_limited_until - time.monotonic()
+            if left > 0:  # a chaos rate-limit window: refused until its end, which the reset timestamp says
+                reset = now + max(math.ceil(left * 1000), MIN_RESET_AHEAD_MS)
+                headers = {"X-Bapi-Limit": str(limit), "X-Bapi-Limit-Status": "0",
+                           "X-Bapi-Limit-Reset-Timestamp": str(reset)}  # fmt: skip
+                return self._reply(now, None, RATE_LIMITED, RATE_LIMITED_MSG, headers)
             uid = self._uid.setdefault((key, request.path), Window(limit, UID_WINDOW_MS))
             allowed, remaining, reset = uid.hit(now)
             if not allowed:
@@ -253,8 +355,25 @@ class EmulatorServer:
             return self._reply(now, None, e.code, e.message, headers)
         except Exception:  # a bug in the emulator: answer like Bybit's internal error, keep serving
             log.exception("emulator_endpoint_failed", path=request.path)
-            return self._reply(now, None, SERVER_ERROR, "Internal System Error.", headers)
+            return self._reply(now, None, SERVER_ERROR, SERVER_ERROR_MSG, headers)
         return self._reply(now, result, 0, "OK", headers)
+
+    @staticmethod
+    def _json(body: Any) -> dict[str, Any]:
+        """A JSON object body, or {} (for log details only)."""
+        try:
+            value = json.loads(body)
+        except (TypeError, ValueError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    @staticmethod
+    def _abort(request: web.Request) -> web.StreamResponse:
+        """Hang up without a reply: requests (pybit) raises ConnectionError ("Remote end closed connection without
+        response"). The response returned is never written: aiohttp drops writes to a closed transport quietly."""
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=499, text="reply lost")
 
     @staticmethod
     def _params(request: web.Request, body: bytes) -> dict[str, Any]:

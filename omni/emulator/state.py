@@ -36,6 +36,7 @@ from omni.domain.events import (
 from omni.domain.instrument import ZERO, Instrument
 from omni.domain.market import MINUTE_MS, Bar, Funding, MarketBatch
 from omni.domain.orders import ExecType, Fill, Order, OrderIntent, OrderStatus, OrderType, StopKind, TimeInForce
+from omni.emulator.chaos import chaos_event
 from omni.exchange import rules
 from omni.exchange.matching import MatchingEngine
 from omni.venues import bybit_codec as codec
@@ -47,6 +48,8 @@ OPEN = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 #: Bybit's base funding rate (0.01 % per 8 h) shown before a symbol's first settlement
 DEFAULT_FUNDING_RATE = Decimal("0.0001")
 _USER_CANCELS = {"CancelByUser": "CancelByUser", "CancelAll": "CancelByUser"}
+#: what Bybit reports for a market (IOC) order it cancelled without filling it all (cancelType stays "UNKNOWN")
+NO_FULL_FILL = "EC_CancelForNoFullFill"
 _HOUR_MS = 3_600_000
 
 
@@ -210,6 +213,9 @@ class EmulatorState:
         self._fundings: dict[str, list[Funding]] = {s: [] for s in instruments}
         # rolling figures over the history, for tickers: [volume, turnover, high, low] (high/low NaN = recompute)
         self._sums: dict[str, list[float]] = {s: [0.0, 0.0, math.nan, math.nan] for s in instruments}
+        #: chaos: asked with each accepted-to-be market order (not reduce-only); True cancels it unfilled
+        self.cancel_market_roll: Callable[[], bool] | None = None
+        self._cancel_markets = 0
 
     def now_ms(self) -> int:
         """Server time, epoch ms."""
@@ -369,6 +375,14 @@ class EmulatorState:
 
     # ------------------------------------------------------------ orders
 
+    def cancel_next_market_orders(self, n: int = 1) -> None:
+        """Chaos test hook: the next ``n`` accepted market orders (not reduce-only) are cancelled unfilled.
+
+        Each is accepted (create returns its orderId), then the exchange cancels it at once: the ``order`` stream
+        pushes New then Cancelled (cancelType "UNKNOWN", rejectReason "EC_CancelForNoFullFill"), no execution.
+        """
+        self._cancel_markets += n
+
     def place(self, api_key: str, intent: OrderIntent) -> OrderRecord:
         """Place one order; raises StateError with Bybit's code when refused (110072 for a reused orderLinkId)."""
         acct = self.account(api_key)
@@ -376,18 +390,50 @@ class EmulatorState:
         if link and link in acct.by_link:
             raise StateError(rules.DUPLICATE_LINK_ID, "OrderLinkedID is duplicate")
         cid = acct.next_cid()
-        events = acct.engine.place(dataclasses.replace(intent, client_id=cid), self.market_ts)
+        last = acct.engine.last_price(intent.symbol)
+        unfilled = (
+            intent.order_type is OrderType.MARKET and not intent.reduce_only and last is not None
+            and (self._cancel_markets > 0 or (self.cancel_market_roll is not None and self.cancel_market_roll()))
+        )  # fmt: skip
+        engine_intent = dataclasses.replace(intent, client_id=cid)
+        if unfilled:  # post-only at the last price: validated like the market order, accepted, never filled
+            engine_intent = dataclasses.replace(
+                engine_intent, order_type=OrderType.LIMIT, price=last, tif=TimeInForce.POST_ONLY
+            )
+        events = acct.engine.place(engine_intent, self.market_ts)
         first = events[0]
         if isinstance(first, OrderRejected):
             raise StateError(first.code, first.message)
         assert isinstance(first, OrderAccepted)
+        if unfilled:
+            self._cancel_markets = max(0, self._cancel_markets - 1)
+            events = self._as_unfilled_market(intent, events)
         oid = first.order.order_id
-        rec = acct.orders[oid] = OrderRecord(dataclasses.replace(first.order, client_id=link), cid)
+        rec = acct.orders[oid] = OrderRecord(dataclasses.replace(events[0].order, client_id=link), cid)
         acct.by_engine[oid] = oid
         if link:
             acct.by_link[link] = oid
-        self._apply(acct, events, touched={intent.symbol})
+        if unfilled:  # two pushes, as two things happened: accepted, then cancelled by the exchange
+            self._apply(acct, events[:1], touched={intent.symbol})
+            self._apply(acct, events[1:], touched={intent.symbol})
+            chaos_event("cancel_market", order_id=oid, order_link_id=link, symbol=intent.symbol)
+        else:
+            self._apply(acct, events, touched={intent.symbol})
         return rec
+
+    @staticmethod
+    def _as_unfilled_market(intent: OrderIntent, events: list[Event]) -> list[Event]:
+        """The engine's accepted-and-cancelled post-only order, shown as the market order the client sent."""
+        out: list[Event] = []
+        for ev in events:
+            if isinstance(ev, OrderAccepted | OrderCancelled):
+                order = dataclasses.replace(ev.order, order_type=OrderType.MARKET, price=None, tif=intent.tif)
+                if isinstance(ev, OrderAccepted):
+                    ev = OrderAccepted(order, ev.ts)
+                else:
+                    ev = OrderCancelled(order, NO_FULL_FILL, ev.ts)
+            out.append(ev)
+        return out
 
     def _open_record(self, acct: Account, symbol: str, order_id: str | None, link_id: str | None, what: str):
         rec = acct.find(order_id, link_id)

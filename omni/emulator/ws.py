@@ -9,7 +9,11 @@
   ``publicTrade.S`` (one trade per bar at its close, taker side from the bar's direction).
 - Private sockets must ``auth`` first (signature over ``GET/realtime`` + expires, expiry in the future).
 - Test hooks: ``drop_all()`` closes every socket (pybit sees a close and reconnects), ``stall(seconds)`` stops
-  all pushes for a while (a silent, half-dead socket), ``inject(text)`` sends a raw frame to every socket.
+  all pushes for a while (a silent, half-dead socket: queued frames, text pongs included, go out late; aiohttp
+  still answers RFC 6455 protocol pings), ``private_gap(seconds)`` drops private topic frames for a while (never
+  sent; pongs and acks still go out), ``inject(text)`` sends a raw frame to every socket. ``latency`` (a callable
+  giving seconds) delays every frame by that much from when it was queued, keeping each socket's order.
+  The chaos timers of ``server.py`` drive these hooks (see ``chaos.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import itertools
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -41,8 +46,11 @@ class _Conn:
         self.conn_id = uuid.uuid4().hex[:20]
         self.topics: set[str] = set()
         self.key: str | None = None
-        self.out: asyncio.Queue[str] = asyncio.Queue()
+        self.out: asyncio.Queue[tuple[float, str]] = asyncio.Queue()  # (monotonic time queued, frame)
         self.books: dict[str, tuple[dict[str, str], dict[str, str]]] = {}  # topic -> (bids, asks) last sent
+
+    def push(self, text: str) -> None:
+        self.out.put_nowait((time.monotonic(), text))
 
 
 class WsHub:
@@ -52,7 +60,11 @@ class WsHub:
         self.state = state
         self.conns: set[_Conn] = set()
         self.stalled_until = 0.0
+        self.private_gap_until = 0.0
+        #: seconds to delay each frame by (chaos latency); None: no delay
+        self.latency: Callable[[], float] | None = None
         self.sent = 0
+        self.skipped = 0  # private frames dropped by a private gap
         self._ids = itertools.count(1)
         self._seq = 0
         state.listeners.append(self._public)
@@ -80,10 +92,14 @@ class WsHub:
         """Push nothing (but keep the sockets open) for ``seconds``: a silently dead stream."""
         self.stalled_until = time.monotonic() + seconds
 
+    def private_gap(self, seconds: float) -> None:
+        """Drop (never send) private topic frames for ``seconds``; sockets stay up and still answer pings."""
+        self.private_gap_until = max(self.private_gap_until, time.monotonic() + seconds)
+
     def inject(self, text: str) -> None:
         """Send a raw frame to every socket (malformed and unknown messages)."""
         for c in self.conns:
-            c.out.put_nowait(text)
+            c.push(text)
 
     async def close_all(self) -> None:
         await self.drop_all()
@@ -99,7 +115,7 @@ class WsHub:
             if not c.private and topic in c.topics:
                 if frame is None:
                     frame = json.dumps({"topic": topic, "type": "snapshot", "ts": self.state.now_ms(), "data": payload})
-                c.out.put_nowait(frame)
+                c.push(frame)
         if topic.startswith("tickers."):  # once per symbol per bar: the book and the trade move with it
             self._book_and_trade(topic.split(".", 1)[1])
 
@@ -112,12 +128,12 @@ class WsHub:
             for depth in (1, 50, 200):
                 topic = f"orderbook.{depth}.{symbol}"
                 if topic in c.topics:
-                    c.out.put_nowait(self._book_frame(c, topic, symbol, depth, now))
+                    c.push(self._book_frame(c, topic, symbol, depth, now))
             topic = f"publicTrade.{symbol}"
             if topic in c.topics:
                 trade = self._trade(symbol, now)
                 if trade is not None:
-                    c.out.put_nowait(json.dumps({"topic": topic, "type": "snapshot", "ts": now, "data": [trade]}))
+                    c.push(json.dumps({"topic": topic, "type": "snapshot", "ts": now, "data": [trade]}))
 
     def _book_frame(self, c: _Conn, topic: str, symbol: str, depth: int, now: int) -> str:
         bids_l, asks_l = self.state.book(symbol, depth)
@@ -164,6 +180,9 @@ class WsHub:
 
     def _private_for(self, key: str):  # type: ignore[no-untyped-def]
         def listener(topic: str, data: list[dict[str, Any]]) -> None:
+            if time.monotonic() < self.private_gap_until:
+                self.skipped += sum(1 for c in self.conns if c.private and c.key == key and topic in c.topics)
+                return
             frame = None
             for c in self.conns:
                 if c.private and c.key == key and topic in c.topics:
@@ -176,16 +195,20 @@ class WsHub:
                                 "data": data,
                             }
                         )
-                    c.out.put_nowait(frame)
+                    c.push(frame)
 
         return listener
 
     async def _sender(self, c: _Conn) -> None:
         while True:
-            text = await c.out.get()
+            queued, text = await c.out.get()
             delay = self.stalled_until - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if self.latency is not None:
+                delay = queued + self.latency() - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
             if c.ws.closed:
                 return
             await c.ws.send_str(text)
@@ -228,13 +251,13 @@ class WsHub:
         req_id = req.get("req_id") or ""
         if op == "ping":
             if c.private:
-                c.out.put_nowait(
+                c.push(
                     json.dumps(
                         {"req_id": req_id, "op": "pong", "args": [str(self.state.now_ms())], "conn_id": c.conn_id}
                     )
                 )
             else:
-                c.out.put_nowait(
+                c.push(
                     json.dumps(
                         {"success": True, "ret_msg": "pong", "conn_id": c.conn_id, "req_id": req_id, "op": "ping"}
                     )
@@ -246,7 +269,7 @@ class WsHub:
                 reply: dict[str, Any] = {"success": True, "ret_msg": "", "op": "auth", "conn_id": c.conn_id}
             except AuthFailure as e:
                 reply = {"success": False, "ret_msg": e.message, "op": "auth", "conn_id": c.conn_id, "retCode": e.code}
-            c.out.put_nowait(json.dumps(reply))
+            c.push(json.dumps(reply))
         elif op in ("subscribe", "unsubscribe"):
             args = [a for a in (req.get("args") or []) if isinstance(a, str)]
             ok = bool(args) and (c.key is not None if c.private else True)
@@ -254,7 +277,7 @@ class WsHub:
                 c.topics.update(args)
             elif ok:
                 c.topics.difference_update(args)
-            c.out.put_nowait(
+            c.push(
                 json.dumps(
                     {
                         "success": ok,

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 from omni import __version__
@@ -410,7 +414,7 @@ def _run_bybit(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped
     """``omni run --venue bybit-testnet|bybit-demo``: the same daemon over pybit (or the local emulator)."""
     from omni.config import load_secrets, redacted_dict
     from omni.domain.errors import VenueError
-    from omni.engine.assembly import assemble_bybit
+    from omni.engine.assembly import assemble_bybit, bybit_venue
     from omni.engine.supervisor import Supervisor
 
     secrets = load_secrets()
@@ -423,16 +427,66 @@ def _run_bybit(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped
         return EXIT_USAGE
     log = _configure_logging(cfg)
     log.info("config", **redacted_dict(cfg))
+    try:
+        venue = bybit_venue(
+            cfg, log, secrets.bybit_api_key.get_secret_value(), secrets.bybit_api_secret.get_secret_value()
+        )
+    except VenueError as e:
+        print(f"omni: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except JournalError as e:
+        print(f"omni: cannot use the journal: {e}", file=sys.stderr)
+        return EXIT_USAGE
 
     async def main() -> int:
-        asm = await assemble_bybit(
-            cfg,
-            log,
-            secrets.bybit_api_key.get_secret_value(),
-            secrets.bybit_api_secret.get_secret_value(),
-            duration_s=args.duration,
-            reset_kill_switch=args.reset_kill_switch,
+        # SIGINT/SIGTERM while connecting: stop, close what is open, exit 0 with a final summary. From the
+        # warm-up on, the supervisor owns the signals (its shutdown covers every later phase).
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        signals = 0
+
+        def on_signal() -> None:
+            nonlocal signals
+            signals += 1
+            if signals > 1:
+                os._exit(130)
+            log.info("shutdown_requested", phase="connect")
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, on_signal)
+        started = time.monotonic()
+        build = asyncio.create_task(
+            assemble_bybit(cfg, log, venue, duration_s=args.duration, reset_kill_switch=args.reset_kill_switch)
         )
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait([build, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if stop.is_set():
+            build.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(build, cfg.engine.shutdown_timeout_s / 2)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(venue.close(), cfg.engine.shutdown_timeout_s / 2)
+            summary = {
+                "phase": "connect", "trades_total": 0, "capital": str(venue.balance()),
+                "symbols": len(venue.feed.symbols), "wall_seconds": round(time.monotonic() - started, 3),
+            }  # fmt: skip
+            log.info("final_summary", **summary)
+            if args.summary_json is not None:
+                args.summary_json.parent.mkdir(parents=True, exist_ok=True)
+                args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
+            return 0
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        try:
+            asm = build.result()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await venue.close()
+            raise
         return await Supervisor(asm, log, args.summary_json).run()
 
     try:

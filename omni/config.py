@@ -140,7 +140,27 @@ class VenueConfig(_Model):
     public_ws_url: str | None = Field(None, description="Public WebSocket base URL; null = by venue name.")
     private_ws_url: str | None = Field(None, description="Private WebSocket base URL; null = by venue name.")
     symbols: list[str] = Field(default_factory=list, description="Symbols to trade; empty = every listed one.")
-    requests_per_second: float = Field(8.0, gt=0, le=50, allow_inf_nan=False, description="REST budget.")
+    requests_per_second: float = Field(
+        8.0, gt=0, le=50, allow_inf_nan=False, description="REST budget of order entry, cancels and stops."
+    )
+    market_requests_per_second: float = Field(
+        25.0, gt=0, le=100, allow_inf_nan=False, description="REST budget of public market data (warm-up, gaps)."
+    )
+    account_requests_per_second: float = Field(
+        20.0, gt=0, le=50, allow_inf_nan=False, description="REST budget of private reads (resyncs)."
+    )
+    ip_requests_per_second: float = Field(
+        60.0, gt=0, le=120, allow_inf_nan=False, description="All REST together (Bybit: 600 per 5 s per IP)."
+    )
+    batch_grace_ms: int = Field(1500, ge=0, le=20_000, description="Wait for a minute's closes across symbols.")
+    symbols_per_socket: int = Field(125, ge=1, le=500, description="Public kline topics per WebSocket.")
+    resync_interval_s: float = Field(60.0, ge=1, le=3600, allow_inf_nan=False, description="Periodic REST resync.")
+    tickers_interval_s: float = Field(60.0, ge=1, le=3600, allow_inf_nan=False, description="Funding rates poll.")
+    instruments_refresh_s: float = Field(3600.0, ge=10, le=86400, allow_inf_nan=False, description="Listings.")
+    clock_sync_s: float = Field(300.0, ge=5, le=86400, allow_inf_nan=False, description="Server time sampling.")
+    ping_interval_s: float = Field(20.0, gt=0, le=60, allow_inf_nan=False, description="WebSocket pings.")
+    pong_timeout_s: float = Field(60.0, gt=0, le=600, allow_inf_nan=False, description="Dead without a pong.")
+    public_silence_s: float = Field(90.0, gt=0, le=3600, allow_inf_nan=False, description="Dead without klines.")
 
 
 class SimConfig(_Model):
@@ -191,6 +211,9 @@ class MarketConfig(_Model):
 class EngineConfig(_Model):
     on_shutdown: Literal["close", "keep"] = Field("close", description="Close or keep positions on exit.")
     max_task_restarts: int = Field(5, ge=0, le=100, description="Restarts of a failed task before giving up.")
+    restart_budget_reset_s: float = Field(
+        300.0, gt=0, le=86400, allow_inf_nan=False, description="A task healthy this long gets its restarts back."
+    )
     restart_backoff_s: float = Field(0.5, gt=0, le=60, allow_inf_nan=False, description="Doubles, seconds.")
     shutdown_timeout_s: float = Field(4.0, ge=0.1, le=30, allow_inf_nan=False, description="Seconds.")
     state_dir: Path = Field(

@@ -124,6 +124,17 @@ class Journal:
                 out["realised"] += Decimal(pnl)
         return out
 
+    def execution_cursor(self, days: int = 8) -> tuple[set[str], int | None]:
+        """What a live venue needs to book each execution once across restarts: the execIds journaled in the
+        last ``days`` days, and the time to re-read executions from (the last fill, or, with no fill yet, the
+        first order ever sent; None for a journal with neither)."""
+        last = self.db.execute("SELECT MAX(ts) FROM fills").fetchone()[0]
+        horizon = (last or 0) - days * 86_400_000
+        seen = {r[0] for r in self.db.execute("SELECT exec_id FROM fills WHERE ts >= ?", (horizon,))}
+        if last is None:
+            last = self.db.execute("SELECT MIN(ts) FROM orders").fetchone()[0]
+        return seen, last
+
     def open_positions(self) -> list[dict[str, Any]]:
         cur = self.db.execute(
             "SELECT symbol, side, size, entry_price, leverage, margin, liq_price, take_profit, "

@@ -152,9 +152,10 @@ class Portfolio:
         return trade
 
     def roll_day(self, now: int, equity: Decimal | None = None) -> bool:
-        """Start a new UTC day if ``now`` is in one; returns True when it rolled."""
+        """Start a new UTC day if ``now`` is in a later one; returns True when it rolled. Time never rolls
+        back: a live venue's late event (a fill booked by a resync, a backfilled bar) stays in today."""
         day = now // DAY_MS
-        if day == self.day:
+        if day <= self.day:
             return False
         self.day = day
         self.trades_today = 0

@@ -60,6 +60,12 @@ class ExecType(StrEnum):
     TRADE = "Trade"
     FUNDING = "Funding"
     BUST_TRADE = "BustTrade"  # liquidation, closed at the bankruptcy price
+    # the rest of Bybit's execution types: fills the exchange makes for you, booked like trades
+    ADL_TRADE = "AdlTrade"  # auto-deleveraging
+    DELIVERY = "Delivery"
+    SETTLE = "Settle"
+    BLOCK_TRADE = "BlockTrade"
+    MOVE_POSITION = "MovePosition"
 
 
 class StopKind(StrEnum):

@@ -174,17 +174,9 @@ def _sim_resume(cfg: Config, log: Any, matching: MatchingEngine) -> dict[str, An
     return {"market_ts": int(market_ts), "capital_start": start, **sums}
 
 
-async def assemble_bybit(
-    cfg: Config,
-    log: Any,
-    api_key: str,
-    api_secret: str,
-    *,
-    duration_s: float | None = None,
-    reset_kill_switch: bool = False,
-) -> Assembly:
-    """Build a run on Bybit testnet / demo (or the emulator): connect, warm the scanner up from REST klines."""
-    latch, kill_switch = _latch(cfg, log, reset_kill_switch)
+def bybit_venue(cfg: Config, log: Any, api_key: str, api_secret: str) -> BybitVenue:
+    """The Bybit venue of ``cfg`` (no I/O yet), primed from the journal: the execIds already booked and the time
+    from which executions must be re-read, so a restart books what happened while it was down, once."""
     v = cfg.venue
     rest, pub, priv = default_urls(v.name)
     venue = BybitVenue(
@@ -198,20 +190,46 @@ async def assemble_bybit(
         symbols=v.symbols or None,
         allow_mainnet=v.allow_mainnet,
         requests_per_second=v.requests_per_second,
+        market_requests_per_second=v.market_requests_per_second,
+        account_requests_per_second=v.account_requests_per_second,
+        ip_requests_per_second=v.ip_requests_per_second,
+        max_silence_s=v.public_silence_s,
+        pong_timeout_s=v.pong_timeout_s,
+        ping_interval_s=v.ping_interval_s,
+        batch_grace_ms=v.batch_grace_ms,
+        symbols_per_socket=v.symbols_per_socket,
+        resync_interval_s=v.resync_interval_s,
+        tickers_interval_s=v.tickers_interval_s,
+        instruments_refresh_s=v.instruments_refresh_s,
+        clock_sync_s=v.clock_sync_s,
+        warmup_minutes=warmup_ms(cfg) // 60_000,
         testnet=v.name == "bybit-testnet",
     )
+    path = cfg.engine.journal_path
+    if path.exists():
+        journal = Journal(path)
+        try:
+            venue.seen_exec, venue.exec_since_ms = journal.execution_cursor()
+        finally:
+            journal.close()
+    return venue
+
+
+async def assemble_bybit(
+    cfg: Config,
+    log: Any,
+    venue: BybitVenue,
+    *,
+    duration_s: float | None = None,
+    reset_kill_switch: bool = False,
+) -> Assembly:
+    """Build a run on Bybit testnet / demo (or the emulator): connect (instruments, account, sockets). The 1m
+    history loads behind the sockets in the venue's ``warmup`` task; no entries until the bars are live."""
+    latch, kill_switch = _latch(cfg, log, reset_kill_switch)
     await venue.connect()
-    info = {"source": v.name, "url": venue.rest_url, "symbols": len(venue.instruments)}
+    info = {"source": venue.name, "url": venue.rest_url, "symbols": len(venue.feed.symbols)}
     asm = _core(cfg, log, venue, venue.instruments, info, None, latch, kill_switch, venue.balance(), 0, duration_s)
-    minutes = warmup_ms(cfg) // 60_000
-    history = await venue.history(minutes)
-    equity, available = venue.equity, venue.available
-    enabled = asm.pipeline.entries_enabled
-    asm.pipeline.entries_enabled = False
-    for batch in history:  # the scanner and the simulator start with the recent past, not from nothing
-        asm.pipeline.on_batch(batch, equity, available)
-    asm.pipeline.entries_enabled = enabled
-    log.info("warmup_done", minutes=minutes, batches=len(history))
+    asm.trader.resume_after_ts = venue.live_from_ms + 60_000  # the first live minute's close
     return asm
 
 

@@ -4,8 +4,10 @@ Tasks:
 - ``market``: the venue stream and the hot path (events -> ledger -> pipeline -> risk guard -> executor);
 - ``guard``: a watchdog over the account (positions without a stop-loss, a tripped kill switch) on wall time;
 - ``telemetry``: the periodic ``summary`` line.
-A crashed task is logged with context and restarted with exponential backoff (tenacity) up to
-``engine.max_task_restarts`` times; then the daemon stops cleanly. SIGINT/SIGTERM: stop new entries, close
+- the venue's own tasks (Bybit: socket watchdogs, warm-up, gap fills, resync, tickers, instruments, clock).
+A crashed task is logged (``task_crashed``) and restarted with exponential backoff up to
+``engine.max_task_restarts`` times in a row (the budget refills after ``engine.restart_budget_reset_s`` of
+health); then the daemon stops cleanly. SIGINT/SIGTERM: stop new entries, close
 or keep positions (``engine.on_shutdown``), print the final summary, exit 0. A second signal exits at once.
 """
 
@@ -18,8 +20,6 @@ import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from omni.clock import monotonic
 from omni.engine.assembly import Assembly
@@ -59,6 +59,9 @@ class Supervisor:
             await self.reconcile()
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._supervise("market", self._market), name="market")
+                venue_tasks = getattr(self.asm.venue, "tasks", None)
+                for tname, tfn in (venue_tasks() if venue_tasks else {}).items():
+                    tg.create_task(self._supervise(tname, lambda f=tfn: f(self.stop)), name=tname)
                 tg.create_task(self._supervise("guard", self._guard_loop), name="guard")
                 tg.create_task(self._supervise("telemetry", self._telemetry_loop), name="telemetry")
                 if self.progress is not None:
@@ -169,34 +172,33 @@ class Supervisor:
     # ------------------------------------------------------------ tasks
 
     async def _supervise(self, name: str, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run ``fn`` until it returns; a crash is logged (``task_crashed``) and restarted with exponential
+        backoff, up to ``engine.max_task_restarts`` times in a row; a task that then ran healthy for
+        ``engine.restart_budget_reset_s`` gets its restarts back (a weeks-long run meets rare faults)."""
         eng = self.asm.cfg.engine
-
-        def crashed(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            self.log.error(
-                "task_crashed",
-                task=name,
-                attempt=state.attempt_number,
-                error=repr(exc),
-                restart_in_s=round(state.upcoming_sleep, 3),
-                exc_info=exc,
-            )
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(eng.max_task_restarts + 1),
-            wait=wait_exponential(multiplier=eng.restart_backoff_s, min=eng.restart_backoff_s, max=30),
-            retry=retry_if_exception_type(Exception),
-            before_sleep=crashed,
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    await fn()
-        except Exception as e:
-            self.failed = name
-            self.log.error("task_gave_up", task=name, restarts=eng.max_task_restarts, error=repr(e), exc_info=e)
-            self.request_stop()
+        failures = 0
+        while True:
+            started = monotonic()
+            try:
+                await fn()
+                return
+            except Exception as e:
+                if monotonic() - started >= eng.restart_budget_reset_s:
+                    failures = 0
+                failures += 1
+                if failures > eng.max_task_restarts:
+                    self.failed = name
+                    self.log.error(
+                        "task_gave_up", task=name, restarts=eng.max_task_restarts, error=repr(e), exc_info=e
+                    )
+                    self.request_stop()
+                    return
+                delay = min(eng.restart_backoff_s * 2 ** (failures - 1), 30.0)
+                self.log.error(
+                    "task_crashed", task=name, attempt=failures, error=repr(e), restart_in_s=round(delay, 3), exc_info=e
+                )
+                if await self._sleep(delay):
+                    return
 
     async def _market(self) -> None:
         await self.asm.trader.run(self.stop)

@@ -10,7 +10,7 @@ from typing import Any
 from omni.core.pipeline import DecisionPipeline
 from omni.core.portfolio import Portfolio
 from omni.core.risk import RiskGuard
-from omni.domain.events import Event, OrderRejected, PositionChanged, StopRejected
+from omni.domain.events import Event, OrderCancelled, OrderRejected, PositionChanged, StopRejected
 from omni.engine.executor import Executor
 from omni.engine.journaling import JournalWriter, event_records
 from omni.engine.telemetry import Telemetry
@@ -48,6 +48,7 @@ class Trader:
         self.journal: JournalWriter | None = None
         self._warm_until: int | None = None
         self.bars = 0
+        self.market_ts = 0  # the newest batch time seen
         self.finished = False  # the market ended (data exhausted or --duration reached)
         self.kill_pending = False
 
@@ -70,7 +71,7 @@ class Trader:
                 if self.warmup_ms or self.resume_after_ts:
                     self._warm_until = max(batch.ts + self.warmup_ms, self.resume_after_ts or 0)
                     self.pipeline.entries_enabled = False
-            if batch.ts // 86_400_000 != portfolio.day:  # before this batch's fills are booked
+            if batch.ts // 86_400_000 > portfolio.day:  # before this batch's fills are booked
                 portfolio.roll_day(batch.ts, equity())
             if events:
                 await self.apply(events)
@@ -83,7 +84,15 @@ class Trader:
                 self.pipeline.entries_enabled = not stop.is_set() and self.guard.kill_switch is None
                 self.log.info("warmup_done", minutes=self.warmup_ms // 60_000, market_ts=batch.ts)
             self.bars += len(batch.bars)
-            decisions = on_batch(batch, equity, available)
+            if batch.ts > self.market_ts:
+                self.market_ts = batch.ts
+            if batch.bars and batch.ts < self.market_ts - 60_000 and self.pipeline.entries_enabled:
+                # a live venue's catch-up (bars filled in after a gap): history for the scanner, not a signal
+                self.pipeline.entries_enabled = False
+                decisions = on_batch(batch, equity, available)
+                self.pipeline.entries_enabled = not stop.is_set() and self.guard.kill_switch is None
+            else:
+                decisions = on_batch(batch, equity, available)
             for decision in decisions:
                 self.telemetry.decision(decision)
                 if decision.approved is not None:
@@ -128,6 +137,10 @@ class Trader:
                     self.executor.planned_stop.pop(ev.symbol, None)
             elif kind is OrderRejected or kind is StopRejected:
                 self.guard.settle(ev.symbol)
+            elif kind is OrderCancelled and not ev.order.reduce_only:
+                # an entry the exchange cancelled unfilled (or a pending one found cancelled by a resync):
+                # its slot is free again, or the daemon would count it against max_concurrent forever
+                self.guard.settle(ev.order.symbol)
         for pos in unprotected:
             if pos.symbol in portfolio.positions and portfolio.positions[pos.symbol].stop_loss is None:
                 await self.apply(await self.executor.protect(pos))

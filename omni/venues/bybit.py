@@ -1,14 +1,19 @@
 """BybitVenue: Bybit testnet / demo trading (or the local emulator) through the official pybit client.
 
-The rest of OMNI sees the same async ``Venue`` interface as the sim: plain domain types in and out.
-- REST: pybit ``HTTP`` (blocking) in ``asyncio.to_thread``, under an asyncio-throttle rate limit; tenacity
-  retries only what is safe: reads, and order creation with the same orderLinkId (a 110072 on a retry means
-  the first attempt landed: look the order up, never send a duplicate).
-- WebSocket: public ``kline.1.<SYMBOL>`` (confirmed candles become 1m bars) and private ``order``,
-  ``execution``, ``position``, ``wallet``; pybit's threads only enqueue raw messages (``bybit_transport``).
-- A watchdog per socket rebuilds it with backoff; after every (re)connect, orders, positions, wallet and
-  executions are resynced by REST, because private topics send no snapshot.
-- Private traffic to a mainnet host is refused; keys come from the environment only and are never logged.
+The rest of OMNI sees the same async ``Venue`` interface as the sim: plain domain types in and out. Built to
+start on a Bybit-sized market (~500 linear perpetuals) and run for weeks (../shared/docs/live-path.md):
+- Start-up (``connect``): server time (pybit signs with it), instruments and risk tiers in a few paged calls,
+  wallet, positions, open orders and executions; then the private socket and the public kline sockets,
+  sharded (``symbols_per_socket`` topics each, subscribed in chunks, every ack checked).
+- Market data: socket pushes go to a ``KlineFeed`` from the moment of subscription; the 1m history (limit
+  1000) loads by REST behind it (``warmup`` task, progress logged), then the feed emits each confirmed minute
+  once, in order, one batch per minute across symbols (``batch_grace_ms``). Holes are filled by REST.
+- Money: executions are booked from the execution stream and from ``/v5/execution/list`` (after every
+  (re)connect and every ``resync_interval_s``, since the last known execution minus a margin, in 7-day
+  windows), each execId once across restarts (``seen_exec`` comes from the journal).
+- Background tasks (``tasks()``) run under the supervisor's TaskGroup: socket watchdogs, warm-up, gap fills,
+  periodic resync, tickers (funding rates, one call a minute), hourly instrument refresh, clock sync.
+- REST on separate budgets (``bybit_rest``); private traffic to a mainnet host is refused; keys never logged.
 """
 
 from __future__ import annotations
@@ -17,14 +22,11 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
-
-from asyncio_throttle import Throttler
-from pybit.exceptions import FailedRequestError, InvalidRequestError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from omni.domain.errors import VenueError, VenueFatal, VenueRetryable
 from omni.domain.events import (
@@ -39,21 +41,27 @@ from omni.domain.events import (
     StopRejected,
 )
 from omni.domain.instrument import ZERO, Instrument
-from omni.domain.market import MarketBatch
+from omni.domain.market import MINUTE_MS, Bar, Funding, MarketBatch
 from omni.domain.orders import ExecType, Order, OrderIntent, OrderStatus, Position, Side
 from omni.exchange.rules import Reject, money
 from omni.venues import bybit_codec as codec
+from omni.venues.bybit_feed import KlineFeed
+from omni.venues.bybit_rest import NO_PYBIT_RETRIES, RestClient
 from omni.venues.bybit_transport import (
+    Inbox,
     LocalHTTP,
     LocalWebSocket,
     WsSupervisor,
     check_not_mainnet,
-    threadsafe_enqueue,
+    patch_pybit_clock,
 )
 
 DUPLICATE_LINK_ID = 110072
-_STOP: Any = object()  # queue sentinel: the stream's stop event fired
 CATEGORY = "linear"
+WEEK_MS = 7 * 86_400_000
+EXEC_MARGIN_MS = 120_000  # executions are re-read from a little before the last one known
+SUBSCRIBE_CHUNK = 50  # kline topics per subscribe message
+Task = Callable[[asyncio.Event], Awaitable[None]]
 
 
 class BybitVenue:
@@ -70,8 +78,20 @@ class BybitVenue:
         symbols: list[str] | None = None,
         allow_mainnet: bool = False,
         requests_per_second: float = 8.0,
+        market_requests_per_second: float = 40.0,
+        account_requests_per_second: float = 20.0,
+        ip_requests_per_second: float = 80.0,
         recv_window: int = 5000,
-        max_silence_s: float = 30.0,
+        max_silence_s: float = 90.0,
+        pong_timeout_s: float = 60.0,
+        ping_interval_s: float = 20.0,
+        batch_grace_ms: int = 1500,
+        symbols_per_socket: int = 125,
+        resync_interval_s: float = 60.0,
+        tickers_interval_s: float = 60.0,
+        instruments_refresh_s: float = 3600.0,
+        clock_sync_s: float = 300.0,
+        warmup_minutes: int = 0,
         testnet: bool = True,
     ):
         check_not_mainnet(rest_url, allow_mainnet)
@@ -82,8 +102,16 @@ class BybitVenue:
         self.public_ws = public_ws
         self.private_ws = private_ws
         self.log = log
-        self.symbols_wanted = symbols
+        self.symbols_wanted = set(symbols) if symbols else None
         self.max_silence_s = max_silence_s
+        self.pong_timeout_s = pong_timeout_s
+        self.ping_interval_s = ping_interval_s
+        self.symbols_per_socket = symbols_per_socket
+        self.resync_interval_s = resync_interval_s
+        self.tickers_interval_s = tickers_interval_s
+        self.instruments_refresh_s = instruments_refresh_s
+        self.clock_sync_s = clock_sync_s
+        self.warmup_minutes = warmup_minutes
         self.testnet = testnet
         self._key, self._secret = api_key, api_secret
         self.http = LocalHTTP(
@@ -92,204 +120,464 @@ class BybitVenue:
             api_key=api_key,
             api_secret=api_secret,
             recv_window=recv_window,
-            retry_delay=1,
-            max_retries=3,
-            ignore_codes={110043},
+            retry_codes=set(NO_PYBIT_RETRIES),
+            max_retries=1,
+            ignore_codes={110043, 110025},
             timeout=10,
         )
-        self.throttle = Throttler(rate_limit=max(1, int(requests_per_second)), period=1.0)
-        self.instruments: dict[str, Instrument] = {}
-        self.queue: asyncio.Queue[tuple[str, float, Any]] = asyncio.Queue()
+        self.rest = RestClient(
+            self.http,
+            ip_per_s=ip_requests_per_second,
+            market_per_s=market_requests_per_second,
+            account_per_s=account_requests_per_second,
+            order_per_s=requests_per_second,
+            on_clock_skew=self.sync_clock,
+        )
+        self.instruments: dict[str, Instrument] = {}  # every USDT perpetual seen (closing needs delisted specs)
+        self.status: dict[str, str] = {}
+        self.feed = KlineFeed([], batch_grace_ms)
+        self.inbox: Inbox | None = None
         self._positions: dict[str, Position] = {}
         self._last: dict[str, Decimal] = {}
+        self._last_ts: dict[str, int] = {}
         self._balance = ZERO
         self._available = ZERO
-        self._seen_exec: set[str] = set()
-        self._orders: dict[str, OrderStatus] = {}
+        self.seen_exec: set[str] = set()  # the journal's execIds: each execution is booked once, ever
+        self.exec_since_ms: int | None = None  # read executions from here (the journal's last one)
+        self._unparsed_exec_ts: int | None = None
+        self._entries: dict[str, Order] = {}  # our open entry orders (not reduce-only), by orderId
+        self._fundings: list[Funding] = []
+        self._events: list[Event] = []  # from REST resyncs, handed out by the stream
         self._offset_ms = 0
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._stop = asyncio.Event()
-        self.public: WsSupervisor | None = None
+        self._resync_lock = asyncio.Lock()
+        self._resync_wanted = asyncio.Event()
+        self._gap_queue: asyncio.Queue[tuple[str, int, int]] = asyncio.Queue()
+        self.shards: list[list[str]] = []
+        self.public: list[WsSupervisor] = []
         self.private: WsSupervisor | None = None
+        self._sockets: dict[str, WsSupervisor] = {}
         self.resyncs = 0
+        self.counters: Counter[str] = Counter()
+        self.warm = asyncio.Event()
+        self.live_from_ms = 0  # market time from which bars are live (before: warm-up history)
 
     # ------------------------------------------------------------ lifecycle
 
     async def connect(self) -> None:
-        """Clock offset, instruments (paginated), account state, then the sockets and their watchdogs."""
-        t0 = time.time()
-        server = await self._call(self.http.get_server_time)
-        self._offset_ms = int(int(server["timeNano"]) // 1_000_000 - (t0 + time.time()) * 500)
-        self.instruments = await self._load_instruments()
+        """Clock, instruments and tiers, account state, then the sockets (private first, then public shards)."""
+        t0 = time.monotonic()
+        self.inbox = Inbox(asyncio.get_running_loop())
+        await self.sync_clock()
+        patch_pybit_clock(lambda: self._offset_ms)
+        await self.load_instruments()
+        tradable = self.tradable()
+        self.feed.set_symbols(tradable)
+        self.log.info("venue_instruments", listed=len(self.instruments), trading=len(tradable),
+                      rest_calls=sum(self.rest.calls.values()), seconds=round(time.monotonic() - t0, 2))  # fmt: skip
         await self.resync()
-        loop = asyncio.get_running_loop()
-        symbols = list(self.instruments)
-        public_cb = threadsafe_enqueue(loop, self.queue, "public")
-        private_cb = threadsafe_enqueue(loop, self.queue, "private")
-
-        def build_public() -> Any:
-            return LocalWebSocket(
-                self.public_ws,
-                testnet=self.testnet,
-                channel_type=CATEGORY,
-                callback_function=public_cb,
-                ping_interval=20,
-                ping_timeout=10,
-            )
-
-        def sub_public(ws: Any) -> None:
-            for i in range(0, len(symbols), 10):  # Bybit takes up to 10 args per subscribe
-                ws.kline_stream(interval=1, symbol=symbols[i : i + 10], callback=public_cb)
-
-        def build_private() -> Any:
-            return LocalWebSocket(
-                self.private_ws,
-                testnet=self.testnet,
-                channel_type="private",
-                api_key=self._key,
-                api_secret=self._secret,
-                callback_function=private_cb,
-                ping_interval=20,
-                ping_timeout=10,
-                private_auth_expire=10,
-            )
-
-        def sub_private(ws: Any) -> None:
-            ws.order_stream(callback=private_cb)
-            ws.execution_stream(callback=private_cb)
-            ws.position_stream(callback=private_cb)
-            ws.wallet_stream(callback=private_cb)
-
-        self.public = WsSupervisor(
-            "public", build_public, sub_public, self.resync, self.log, max_silence_s=self.max_silence_s
-        )
-        self.private = WsSupervisor(
-            "private", build_private, sub_private, self.resync, self.log, max_silence_s=10 * self.max_silence_s
-        )  # private streams are quiet
-        await self.public.connect()
+        self.private = self._private_socket()
+        self._register(self.private)
         await self.private.connect()
-        self._tasks = [
-            asyncio.create_task(s.watch(self._stop), name=f"ws-{s.name}") for s in (self.public, self.private)
-        ]
+        self.live_from_ms = self.now_ms() - self.now_ms() % MINUTE_MS
+        per = self.symbols_per_socket
+        self.shards = [tradable[i : i + per] for i in range(0, len(tradable), per)] or [[]]
+        for k in range(len(self.shards)):
+            sup = self._public_socket(k)
+            self.public.append(sup)
+            self._register(sup)
+        await asyncio.gather(*(s.connect() for s in self.public))
         self.log.info(
-            "venue_connected", venue=self.name, url=self.rest_url, symbols=len(symbols), clock_offset_ms=self._offset_ms
-        )
+            "venue_connected", venue=self.name, url=self.rest_url, symbols=len(tradable), sockets=len(self.public) + 1,
+            clock_offset_ms=self._offset_ms, seconds=round(time.monotonic() - t0, 2),
+        )  # fmt: skip
 
-    async def close(self) -> None:
-        self._stop.set()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(BaseException):
-                await t
-        for s in (self.public, self.private):
-            if s is not None:
-                await s.close()
+    def _register(self, sup: WsSupervisor) -> None:
+        assert self.inbox is not None
+        self._sockets[sup.name] = sup
 
-    # ------------------------------------------------------------ REST helpers
+        def control(msg: dict[str, Any]) -> None:
+            sup.on_control(msg)
+            if msg.get("success") is False:
+                self.log.error("ws_request_refused", socket=sup.name, op=msg.get("op"), message=msg.get("ret_msg"))
 
-    async def _call(self, fn: Callable[..., Any], *, retry: bool = True, **params: Any) -> dict[str, Any]:
-        """One REST call off the loop, throttled; retries VenueRetryable errors if ``retry``."""
+        self.inbox.control[sup.name] = control
 
-        async def once() -> dict[str, Any]:
-            async with self.throttle:
-                try:
-                    reply = await asyncio.to_thread(fn, **params)
-                except InvalidRequestError as e:
-                    raise codec.venue_error(int(e.status_code), str(e.message)) from None
-                except FailedRequestError as e:
-                    code = int(e.status_code or 0)
-                    # pybit's own retries (10002, 10006) end as "Retries exceeded" with status 400: still retryable
-                    gave_up = "Retries exceeded" in str(e.message)
-                    cls = VenueRetryable if gave_up or code in (0, 429, 500, 502, 503, 504) else VenueFatal
-                    raise cls(str(e.message), code) from None
-                except ValueError as e:  # pybit's negative sleep on a stale 10006 reset header
-                    raise VenueRetryable(f"pybit: {e}", 10006) from None
-                except (ConnectionError, TimeoutError, OSError) as e:
-                    raise VenueRetryable(f"network: {e!r}") from None
-            return reply["result"] if isinstance(reply, dict) and "result" in reply else reply
+    def tradable(self) -> list[str]:
+        return sorted(s for s, st in self.status.items() if st == "Trading")
 
-        if not retry:
-            return await once()
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(4),
-            reraise=True,
-            wait=wait_exponential(multiplier=0.2, max=5),
-            retry=retry_if_exception_type(VenueRetryable),
-        ):
-            with attempt:
-                return await once()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _load_instruments(self) -> dict[str, Instrument]:
-        out: dict[str, Instrument] = {}
-        cursor = ""
-        while True:
-            res = await self._call(
-                self.http.get_instruments_info, category=CATEGORY, limit=1000, **({"cursor": cursor} if cursor else {})
-            )
-            for item in res.get("list", []):
-                if item.get("status", "Trading") != "Trading" or item.get("quoteCoin", "USDT") != "USDT":
-                    continue
-                sym = item["symbol"]
-                if self.symbols_wanted and sym not in self.symbols_wanted:
-                    continue
-                out[sym] = codec.instrument_from_item(item)
-            cursor = res.get("nextPageCursor") or ""
-            if not cursor:
-                break
-        for sym in list(out):  # real risk tiers for the symbols we trade
-            res = await self._call(self.http.get_risk_limit, category=CATEGORY, symbol=sym)
-            items = res.get("list", [])
-            if items:
-                out[sym] = replace(out[sym], risk_tiers=codec.risk_tiers_from_items(items))
+    def tasks(self) -> dict[str, Task]:
+        """The venue's background work, for the supervisor's TaskGroup (each restarted if it crashes)."""
+        out: dict[str, Task] = {s.name: s.watch for s in self._sockets.values()}
+        out |= {
+            "warmup": self._warmup, "gapfill": self._gapfill, "resync": self._resync_loop,
+            "tickers": self._tickers_loop, "instruments": self._instruments_loop, "clock": self._clock_loop,
+        }  # fmt: skip
         return out
 
-    async def settle(self, timeout_s: float = 3.0) -> list[Event]:
-        """After a flatten at shutdown: wait for the private stream to report the closes, then resync by REST.
-        Returns every event received meanwhile, so the ledger ends consistent with the exchange."""
-        events: list[Event] = []
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                item = await asyncio.wait_for(self.queue.get(), 0.2)
-            except TimeoutError:
-                if not self._positions:
-                    break
-                continue
-            if item is not _STOP:
-                events += self._translate(item[0], item[2])[1]
-        await self.resync()
-        while not self.queue.empty():
-            item = self.queue.get_nowait()
-            if item is not _STOP:
-                events += self._translate(item[0], item[2])[1]
-        return events
+    async def close(self) -> None:
+        socks = list(self._sockets.values())
+        await asyncio.gather(*(s.close() for s in socks), return_exceptions=True)
 
-    async def history(self, minutes: int) -> list[MarketBatch]:
-        """The last ``minutes`` closed 1m bars of every symbol, as market batches oldest first (warm-up)."""
-        by_ts: dict[int, list[Any]] = {}
-        limit = max(1, min(1000, minutes + 1))
-        for sym in self.instruments:
-            res = await self._call(self.http.get_kline, category=CATEGORY, symbol=sym, interval="1", limit=limit)
-            rows = res.get("list", [])[1:]  # newest first; the first candle is still open
-            for row in reversed(rows):
+    # ------------------------------------------------------------ sockets
+
+    def _private_socket(self) -> WsSupervisor:
+        assert self.inbox is not None
+        cb = self.inbox.callback("private")
+
+        def build() -> Any:
+            return LocalWebSocket(
+                self.private_ws, testnet=self.testnet, channel_type="private", api_key=self._key,
+                api_secret=self._secret, callback_function=cb, ping_interval=self.ping_interval_s,
+                ping_timeout=min(10.0, self.ping_interval_s / 2), private_auth_expire=10,
+            )  # fmt: skip
+
+        def subscribe(ws: Any) -> None:
+            for topic in ("order", "execution", "position", "wallet"):
+                ws.subscribe(topic, callback=cb)
+
+        return WsSupervisor("private", build, subscribe, self.resync, self.log, max_silence_s=None,
+                            pong_timeout_s=self.pong_timeout_s)  # fmt: skip
+
+    def _public_socket(self, k: int) -> WsSupervisor:
+        assert self.inbox is not None
+        name = f"public-{k}"
+        cb = self.inbox.callback(name)
+
+        def build() -> Any:
+            return LocalWebSocket(
+                self.public_ws, testnet=self.testnet, channel_type=CATEGORY, callback_function=cb,
+                ping_interval=self.ping_interval_s, ping_timeout=min(10.0, self.ping_interval_s / 2),
+            )  # fmt: skip
+
+        def subscribe(ws: Any) -> None:
+            symbols = self.shards[k]
+            for i in range(0, len(symbols), SUBSCRIBE_CHUNK):
+                ws.kline_stream(interval=1, symbol=symbols[i : i + SUBSCRIBE_CHUNK], callback=cb)
+
+        async def on_reconnect() -> None:  # klines missed while down: ask REST for every quiet symbol
+            self._queue_gaps(self.feed.stale(self._minute_now(), minutes=2))
+
+        return WsSupervisor(name, build, subscribe, on_reconnect, self.log, max_silence_s=self.max_silence_s,
+                            pong_timeout_s=self.pong_timeout_s)  # fmt: skip
+
+    # ------------------------------------------------------------ REST: instruments, clock
+
+    async def sync_clock(self) -> None:
+        t0 = time.time()
+        server = await self.rest.call(self.http.get_server_time, "market")
+        t1 = time.time()
+        offset = int(int(server["timeNano"]) // 1_000_000 - (t0 + t1) * 500)
+        if abs(offset - self._offset_ms) > 500 or abs(offset) > 500:
+            self.log.warning("clock_offset", offset_ms=offset, hint="run chrony/ntp; signatures use server time")
+        self._offset_ms = offset
+
+    async def load_instruments(self) -> None:
+        """Every USDT linear perpetual (cursor-paged) and every risk tier (paged, not one call per symbol)."""
+        items = await self.rest.pages(self.http.get_instruments_info, "market", category=CATEGORY, limit=1000)
+        tiers = await self.rest.pages(self.http.get_risk_limit, "market", category=CATEGORY)
+        by_symbol: dict[str, list[dict[str, Any]]] = {}
+        for t in tiers:
+            by_symbol.setdefault(t.get("symbol", ""), []).append(t)
+        status: dict[str, str] = {}
+        for item in items:
+            sym = item.get("symbol", "")
+            perpetual = item.get("contractType", "LinearPerpetual") == "LinearPerpetual"
+            if item.get("quoteCoin", "USDT") != "USDT" or not perpetual:
+                continue
+            if self.symbols_wanted is not None and sym not in self.symbols_wanted:
+                continue
+            try:
+                tier_items = by_symbol.get(sym)
+                tiers_of = codec.risk_tiers_from_items(tier_items) if tier_items else None
+                inst = codec.instrument_from_item(item, tiers_of)
+            except codec.CodecError as e:
+                self.log.warning("instrument_refused", symbol=sym, error=str(e))
+                continue
+            old = self.instruments.get(sym)
+            if old is not None and old.funding_interval_min != inst.funding_interval_min:
+                self.log.info("funding_interval_changed", symbol=sym, minutes=inst.funding_interval_min)
+            self.instruments[sym] = inst
+            status[sym] = item.get("status", "Trading")
+        for sym in set(self.status) - set(status):
+            status[sym] = "Delisted"
+        if self.symbols_wanted:
+            missing = sorted(self.symbols_wanted - set(self.instruments))
+            if missing:
+                self.log.warning("symbols_not_listed", symbols=missing)
+        self.status = status
+
+    # ------------------------------------------------------------ background tasks
+
+    async def _warmup(self, stop: asyncio.Event) -> None:
+        """1m history (limit 1000) of every tradable symbol, behind the already-subscribed sockets."""
+        if self.warm.is_set():
+            return
+        t0 = time.monotonic()
+        symbols = list(self.feed.symbols - self.feed.ready)
+        total, done, bars = len(symbols), 0, 0
+        limit = max(2, min(1000, self.warmup_minutes + 2))
+        last_log = t0
+        sem = asyncio.Semaphore(8)
+
+        async def one(sym: str) -> None:
+            nonlocal done, bars, last_log
+            async with sem:
+                if stop.is_set():
+                    return
+                try:
+                    got = await self._load_klines(sym, limit=limit)
+                except VenueError as e:
+                    self.log.warning("warmup_symbol_failed", symbol=sym, error=str(e))
+                    got = 0
+            self.feed.mark_ready(sym)
+            done += 1
+            bars += got
+            now = time.monotonic()
+            if now - last_log >= 2.0:
+                last_log = now
+                self.log.info("warmup_progress", symbols=done, of=total, bars=bars, seconds=round(now - t0, 1))
+
+        await asyncio.gather(*(one(s) for s in symbols))
+        if stop.is_set():
+            return
+        self.feed.warm_done()
+        self.warm.set()
+        self._wake()
+        self.log.info("warmup_loaded", symbols=total, bars=bars, minutes=limit - 2,
+                      seconds=round(time.monotonic() - t0, 1), rest_calls=dict(self.rest.calls))  # fmt: skip
+
+    async def _load_klines(
+        self, sym: str, *, limit: int = 1000, start: int | None = None, end: int | None = None
+    ) -> int:
+        """Closed 1m bars from REST into the feed (the open candle is dropped); returns how many."""
+        now = self.now_ms()
+        params: dict[str, Any] = {"category": CATEGORY, "symbol": sym, "interval": "1", "limit": limit}
+        if start is not None:
+            params["start"] = start
+        params["end"] = end if end is not None else now
+        res = await self.rest.call(self.http.get_kline, "market", **params)
+        n = 0
+        wall = self._wall_ms()
+        for row in reversed(res.get("list", []) or []):
+            try:
                 bar = codec.kline_row_to_bar(sym, row, 1)
-                by_ts.setdefault(bar.ts + 60_000, []).append(bar)
-        return [MarketBatch(ts, bars, []) for ts, bars in sorted(by_ts.items())]
+            except (codec.CodecError, ValueError, IndexError, TypeError):
+                self.counters["bad_kline_row"] += 1
+                continue
+            if bar.ts + MINUTE_MS > now or (start is not None and bar.ts < start):
+                continue
+            if self.feed.add(bar, wall, live=False):
+                n += 1
+                self._set_last(sym, bar)
+        return n
+
+    async def _gapfill(self, stop: asyncio.Event) -> None:
+        """Fill holes the feed reports, four at a time; a fill that fails is retried, then given up on."""
+
+        async def worker() -> None:
+            while not stop.is_set():
+                sym, first, last = await self._gap_queue.get()
+                try:
+                    for k in range(3):
+                        try:
+                            got = await self._load_klines(sym, limit=1000, start=first, end=last + MINUTE_MS - 1)
+                            self.counters["gap_minutes_filled"] += got
+                            break
+                        except VenueError as e:
+                            self.log.warning("gap_fill_failed", symbol=sym, attempt=k + 1, error=str(e))
+                            await asyncio.sleep(0.5 * 2**k)
+                finally:
+                    self.feed.resolve_gap(sym)
+                    self._wake()
+
+        async def stale_check() -> None:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 30)
+                if self.warm.is_set():
+                    self._queue_gaps(self.feed.stale(self._minute_now()))
+
+        tasks = [asyncio.create_task(worker()) for _ in range(4)] + [asyncio.create_task(stale_check())]
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in [*tasks, stopping]:
+                t.cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        for r in results:  # a worker that died: the supervisor logs it and restarts the task
+            if isinstance(r, Exception):
+                raise r
+
+    async def _resync_loop(self, stop: asyncio.Event) -> None:
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                wanted = asyncio.create_task(self._resync_wanted.wait())
+                await asyncio.wait([wanted, stopping], timeout=self.resync_interval_s,
+                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                wanted.cancel()
+                if stop.is_set():
+                    return
+                await self._resync_once(stop)
+        finally:
+            stopping.cancel()
+
+    async def _resync_once(self, stop: asyncio.Event) -> None:
+        self._resync_wanted.clear()
+        try:
+            await self.resync()
+        except VenueError as e:  # logged, and tried again soon; the next interval would anyway
+            self.log.warning("resync_failed", error=str(e), retry_in_s=5)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 5)
+            self._resync_wanted.set()
+
+    async def _tickers_loop(self, stop: asyncio.Event) -> None:
+        """Funding rates and next funding times of every symbol: one ``tickers`` call per interval."""
+        while not stop.is_set():
+            try:
+                res = await self.rest.call(self.http.get_tickers, "market", category=CATEGORY)
+                found = []
+                for t in res.get("list", []) or []:
+                    sym = t.get("symbol")
+                    if sym in self.feed.symbols and t.get("fundingRate") not in (None, ""):
+                        with contextlib.suppress(ValueError, TypeError):
+                            found.append(Funding(sym, int(t.get("nextFundingTime") or 0), float(t["fundingRate"])))
+                self._fundings = found
+                self._wake()
+            except VenueError as e:
+                self.log.warning("tickers_failed", error=str(e))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.tickers_interval_s)
+
+    async def _instruments_loop(self, stop: asyncio.Event) -> None:
+        """Hourly: new listings join (history, then klines), delisted or halted symbols stop (no entries)."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.instruments_refresh_s)
+            if stop.is_set():
+                return
+            before = set(self.tradable())
+            try:
+                await self.load_instruments()
+            except VenueError as e:
+                self.log.warning("instruments_refresh_failed", error=str(e))
+                continue
+            after = set(self.tradable())
+            added, removed = sorted(after - before), sorted(before - after)
+            if not added and not removed:
+                continue
+            self.log.info("instruments_changed", added=added, removed=removed,
+                          status={s: self.status.get(s) for s in removed})  # fmt: skip
+            self.feed.set_symbols(after)
+            touched = set()
+            for k, shard in enumerate(self.shards):
+                if any(s in removed for s in shard):
+                    self.shards[k] = [s for s in shard if s not in removed]
+                    touched.add(k)
+            if added:
+                self.shards[-1] += added
+                touched.add(len(self.shards) - 1)
+            for k in touched:  # resubscribe the shard: its watchdog rebuilds it
+                self.public[k].failed = "symbols changed"
+            for sym in added:
+                try:
+                    await self._load_klines(sym, limit=max(2, min(1000, self.warmup_minutes + 2)))
+                finally:
+                    self.feed.mark_ready(sym)
+
+    async def _clock_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.clock_sync_s)
+            if stop.is_set():
+                return
+            try:
+                await self.sync_clock()
+            except VenueError as e:
+                self.log.warning("clock_sync_failed", error=str(e))
+
+    def _queue_gaps(self, gaps: list[tuple[str, int, int]]) -> None:
+        for g in gaps:
+            self._gap_queue.put_nowait(g)
+
+    # ------------------------------------------------------------ REST resync
 
     async def resync(self) -> list[Event]:
-        """Reload wallet, positions and open orders by REST (after connect and every reconnect)."""
-        self.resyncs += 1
-        wallet = await self._call(self.http.get_wallet_balance, accountType="UNIFIED", coin="USDT")
-        accounts = wallet.get("list", [])
-        if accounts:
-            self._balance, self._available = codec.wallet_from_account(accounts[0])
-        res = await self._call(self.http.get_positions, category=CATEGORY, settleCoin="USDT")
+        """Wallet, executions, positions and our pending entries by REST (after connect, every (re)connect
+        and every ``resync_interval_s``). The events go out through the stream (and are returned)."""
+        async with self._resync_lock:
+            self.resyncs += 1
+            events = await self._resync_executions()
+            events += await self._resync_positions()
+            events += await self._resync_entries()
+            wallet = await self.rest.call(self.http.get_wallet_balance, "account", accountType="UNIFIED", coin="USDT")
+            accounts = wallet.get("list", [])
+            if accounts:
+                self._balance, self._available = codec.wallet_from_account(accounts[0])
+            if events:
+                self._events += events
+                self._wake()
+            return events
+
+    async def _resync_executions(self) -> list[Event]:
+        now = self.now_ms()
+        since = (self.exec_since_ms if self.exec_since_ms is not None else now) - EXEC_MARGIN_MS
+        since = max(since, now - 4 * WEEK_MS)  # Bybit keeps 2 years, but a month down needs a human anyway
+        items: list[dict[str, Any]] = []
+        start = since
+        while start < now:
+            end = min(start + WEEK_MS - 1, now)
+            items += await self.rest.pages(self.http.get_executions, "account", category=CATEGORY,
+                                           startTime=start, endTime=end, limit=100)  # fmt: skip
+            start = end + 1
+        items.sort(key=lambda i: (int(i.get("execTime") or 0), str(i.get("execId"))))
+        events = self._executions(items, source="rest")
+        return events
+
+    def _executions(self, items: list[dict[str, Any]], source: str) -> list[Event]:
+        """Execution items -> events, each execId once; an item that cannot be parsed is logged and left
+        unseen (the next resync tries again), and never stops the others."""
+        events: list[Event] = []
+        for item in items:
+            exec_id = item.get("execId")
+            if not exec_id or exec_id in self.seen_exec:
+                continue
+            try:
+                fill = codec.fill_from_item(item)
+            except codec.CodecError as e:
+                self.counters["execution_unparsed"] += 1
+                self.log.error("execution_unparsed", source=source, exec_id=exec_id, error=str(e),
+                               exec_type=item.get("execType"))  # fmt: skip
+                ts = int(item.get("execTime") or 0) or None
+                if ts is not None:
+                    self._unparsed_exec_ts = min(ts, self._unparsed_exec_ts or ts)
+                continue
+            self.seen_exec.add(exec_id)
+            if self._unparsed_exec_ts is None:
+                self.exec_since_ms = max(self.exec_since_ms or 0, fill.ts)
+            if fill.exec_type is ExecType.FUNDING:
+                events.append(FundingPaid(fill, Decimal(item.get("feeRate") or "0")))
+            elif fill.exec_type is ExecType.BUST_TRADE:
+                events.append(
+                    Liquidated(fill, Decimal(item.get("execPrice") or "0"), Decimal(item.get("markPrice") or "0"))
+                )
+            else:
+                events.append(OrderFilled(fill, None))
+        return events
+
+    async def _resync_positions(self) -> list[Event]:
+        items = await self.rest.pages(self.http.get_positions, "account", category=CATEGORY, settleCoin="USDT",
+                                      limit=200)  # fmt: skip
         events: list[Event] = []
         seen = set()
-        for item in res.get("list", []):
-            pos = codec.position_from_item(item)
+        for item in items:
+            try:
+                pos = codec.position_from_item(item)
+            except codec.CodecError as e:
+                self.log.error("position_unparsed", error=str(e))
+                continue
             sym = item["symbol"]
             seen.add(sym)
             if pos != self._positions.get(sym):
@@ -301,67 +589,123 @@ class BybitVenue:
         for sym in [s for s in self._positions if s not in seen]:
             del self._positions[sym]
             events.append(PositionChanged(sym, None, self.now_ms()))
-        if events:
-            await self.queue.put(("resync", time.monotonic(), events))
         return events
 
-    # ------------------------------------------------------------ Venue interface
+    async def _resync_entries(self) -> list[Event]:
+        """Our entry orders that Bybit no longer lists as open: cancelled or rejected ones free their slot."""
+        if not self._entries:
+            return []
+        items = await self.rest.pages(self.http.get_open_orders, "account", category=CATEGORY, settleCoin="USDT",
+                                      limit=50)  # fmt: skip
+        open_ids = {i.get("orderId") for i in items}
+        events: list[Event] = []
+        for oid in list(self._entries):
+            if oid in open_ids:
+                continue
+            res = await self.rest.call(self.http.get_order_history, "account", category=CATEGORY, orderId=oid)
+            found = res.get("list", []) or []
+            if not found:
+                continue  # not visible yet
+            events += self._order_items(found)
+        return events
+
+    # ------------------------------------------------------------ the stream
 
     async def stream(self, stop: asyncio.Event) -> AsyncIterator[tuple[MarketBatch, list[Event]]]:
-        async def wake_on_stop() -> None:  # one waiter for the whole stream, not a task per message
+        assert self.inbox is not None, "connect() first"
+        inbox = self.inbox
+
+        async def wake_on_stop() -> None:
             await stop.wait()
-            self.queue.put_nowait(_STOP)
+            inbox.wake.set()
 
         waker = asyncio.create_task(wake_on_stop())
         try:
             while not stop.is_set():
-                item = await self.queue.get()
-                if item is _STOP:
-                    return
-                tag, _, msg = item
-                batch, events = self._translate(tag, msg)
-                if batch is not None or events:
-                    yield batch or MarketBatch(self.now_ms(), [], []), events
+                events: list[Event] = []
+                for _ in range(5000):
+                    item = inbox.pop()
+                    if item is None:
+                        break
+                    events += self._handle(*item)
+                    if events:
+                        break  # account events go out at once
+                if self._events:
+                    events = self._events + events
+                    self._events = []
+                if inbox.overflowed:
+                    self.log.warning("ws_inbox_overflow", dropped=inbox.overflowed)
+                    self.counters["inbox_overflow"] += inbox.overflowed
+                    inbox.overflowed = 0
+                    self._resync_wanted.set()
+                self._queue_gaps(self.feed.gaps())
+                batches = self.feed.take(self._wall_ms())
+                if events:
+                    yield MarketBatch(self.now_ms(), [], self._take_fundings()), events
+                for b in batches:
+                    fundings = self._take_fundings()
+                    yield (b._replace(fundings=fundings) if fundings else b), []
+                if not events and not batches and not inbox.items:
+                    deadline = self.feed.next_deadline()
+                    timeout = 1.0 if deadline is None else max(0.01, (deadline - self._wall_ms()) / 1000)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(inbox.wake.wait(), min(timeout, 1.0))
         finally:
             waker.cancel()
 
-    def _translate(self, tag: str, msg: Any) -> tuple[MarketBatch | None, list[Event]]:
-        """A raw socket message -> (market batch, events). Malformed or unknown messages are logged, survived."""
-        if tag == "resync":
-            return None, list(msg)
-        try:
-            if not isinstance(msg, dict):
-                raise ValueError("not a JSON object")
-            if tag == "public":
-                if self.public is not None:
-                    self.public.touch()
-                return self._public(msg), []
-            if self.private is not None:
-                self.private.touch()
-            return None, self._private(msg)
-        except (KeyError, ValueError, TypeError, codec.CodecError) as e:
-            self.log.warning("ws_message_dropped", socket=tag, error=repr(e), message=str(msg)[:300])
-            return None, []
+    def _take_fundings(self) -> list[Funding]:
+        out, self._fundings = self._fundings, []
+        return out
 
-    def _public(self, msg: dict[str, Any]) -> MarketBatch | None:
-        topic = msg.get("topic", "")
+    def _wake(self) -> None:
+        if self.inbox is not None:
+            self.inbox.wake.set()
+
+    def _handle(self, tag: str, msg: Any) -> list[Event]:
+        """One raw socket message. Malformed or unknown input is logged and survived, never raised."""
+        sup = self._sockets.get(tag)
+        if sup is not None:
+            sup.touch()
+        if not isinstance(msg, dict) or "_malformed" in msg:
+            self.counters["ws_malformed"] += 1
+            self.log.warning("ws_message_dropped", socket=tag, message=str(msg)[:300])
+            return []
+        if "topic" not in msg:
+            if sup is not None:
+                sup.on_control(msg)
+            if msg.get("success") is False:
+                self.log.error("ws_request_refused", socket=tag, op=msg.get("op"), message=msg.get("ret_msg"))
+            return []
+        try:
+            if tag == "private":
+                return self._private(msg)
+            self._public(msg)
+        except Exception as e:  # a shape we do not know: keep the socket and the stream alive
+            self.counters["ws_unhandled"] += 1
+            self.log.warning("ws_message_dropped", socket=tag, error=repr(e), message=str(msg)[:300])
+        return []
+
+    def _public(self, msg: dict[str, Any]) -> None:
+        topic = msg["topic"]
         if not topic.startswith("kline."):
-            if "op" not in msg and "success" not in msg:
-                self.log.info("ws_unknown_public", topic=topic or None)
-            return None
+            self.counters["ws_unknown_topic"] += 1
+            return
         symbol = topic.rsplit(".", 1)[1]
-        bars = []
-        for k in msg["data"]:
+        wall = self._wall_ms()
+        for k in msg.get("data") or []:
             if not k.get("confirm"):
-                continue
+                continue  # only closed candles reach the scanner
             row = [k["start"], k["open"], k["high"], k["low"], k["close"], k["volume"], k.get("turnover", "0")]
             bar = codec.kline_row_to_bar(symbol, row, 1)
-            bars.append(bar)
+            if self.feed.add(bar, wall):
+                self._set_last(symbol, bar)
+
+    def _set_last(self, symbol: str, bar: Bar) -> None:
+        prev = self._last_ts.get(symbol, -1)
+        if bar.ts >= prev:
+            self._last_ts[symbol] = bar.ts
             inst = self.instruments.get(symbol)
-            self._last[symbol] = inst.round_price(bar.close) if inst else Decimal(k["close"])
-        if not bars:
-            return None
-        return MarketBatch(bars[-1].ts + 60_000, bars, [])
+            self._last[symbol] = inst.round_price(bar.close) if inst else Decimal(repr(bar.close))
 
     def _private(self, msg: dict[str, Any]) -> list[Event]:
         topic = msg.get("topic")
@@ -369,10 +713,16 @@ class BybitVenue:
         events: list[Event] = []
         if topic == "wallet":
             for account in data:
-                self._balance, self._available = codec.wallet_from_account(account)
+                with contextlib.suppress(codec.CodecError, KeyError, ValueError, TypeError):
+                    self._balance, self._available = codec.wallet_from_account(account)
         elif topic == "position":
             for item in data:
-                pos = codec.position_from_item(item)
+                try:
+                    pos = codec.position_from_item(item)
+                except codec.CodecError as e:
+                    self.log.error("position_unparsed", error=str(e))
+                    self._resync_wanted.set()
+                    continue
                 sym = item["symbol"]
                 if pos is None:
                     self._positions.pop(sym, None)
@@ -380,39 +730,39 @@ class BybitVenue:
                     self._positions[sym] = pos
                 events.append(PositionChanged(sym, pos, int(item.get("updatedTime") or self.now_ms())))
         elif topic == "execution":
-            for item in data:
-                if item.get("execId") in self._seen_exec:
-                    continue  # a resync or a redelivery: every fill is applied once
-                self._seen_exec.add(item["execId"])
-                fill = codec.fill_from_item(item)
-                if fill.exec_type is ExecType.FUNDING:
-                    events.append(FundingPaid(fill, Decimal(item.get("feeRate") or "0")))
-                elif fill.exec_type is ExecType.BUST_TRADE:
-                    events.append(
-                        Liquidated(fill, Decimal(item.get("execPrice") or "0"), Decimal(item.get("markPrice") or "0"))
-                    )
-                else:
-                    events.append(OrderFilled(fill, None))
+            events += self._executions(list(data), source="ws")
         elif topic == "order":
-            for item in data:
-                order = codec.order_from_item(item)
-                before = self._orders.get(order.order_id)
-                self._orders[order.order_id] = order.status
-                if order.status is OrderStatus.CANCELLED and before is not OrderStatus.CANCELLED:
-                    events.append(
-                        OrderCancelled(
-                            order,
-                            item.get("rejectReason") or item.get("cancelType") or "",
-                            int(item.get("updatedTime") or 0),
-                        )
-                    )
-        elif topic is None:
-            op = msg.get("op")
-            if op == "auth" and msg.get("success") is False:
-                self.log.error("ws_auth_failed", message=msg.get("ret_msg"))
-            elif op not in ("auth", "subscribe", "pong", "ping"):
-                self.log.info("ws_unknown_private", op=op)
+            events += self._order_items(list(data))
+        else:
+            self.counters["ws_unknown_topic"] += 1
+            self.log.info("ws_unknown_private", topic=topic)
         return events
+
+    def _order_items(self, items: list[dict[str, Any]]) -> list[Event]:
+        events: list[Event] = []
+        for item in items:
+            try:
+                order = codec.order_from_item(item)
+            except codec.CodecError as e:
+                self.counters["order_unparsed"] += 1
+                self.log.error("order_unparsed", error=str(e), status=item.get("orderStatus"))
+                self._resync_wanted.set()
+                continue
+            known = self._entries.get(order.order_id)
+            if order.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED):
+                if not order.reduce_only:
+                    self._entries.setdefault(order.order_id, order)
+                continue
+            self._entries.pop(order.order_id, None)
+            ts = int(item.get("updatedTime") or self.now_ms())
+            reason = item.get("rejectReason") or item.get("cancelType") or ""
+            if order.status is OrderStatus.CANCELLED and known is not None:
+                events.append(OrderCancelled(order, reason, ts))
+            elif order.status is OrderStatus.REJECTED and known is not None:
+                events.append(OrderRejected(order.client_id, order.symbol, -1, f"rejected by Bybit: {reason}", ts))
+        return events
+
+    # ------------------------------------------------------------ orders
 
     async def place(self, intent: OrderIntent) -> list[Event]:
         """Create an order; a retry that meets 110072 looks the first attempt up instead of duplicating it."""
@@ -421,49 +771,61 @@ class BybitVenue:
         while True:
             attempt += 1
             try:
-                res = await self._call(self.http.place_order, retry=False, **{"category": CATEGORY, **params})
+                res = await self.rest.call(self.http.place_order, "order", retry=False,
+                                           **{"category": CATEGORY, **params})  # fmt: skip
                 break
             except VenueRetryable as e:
                 if attempt >= 6:
+                    found = await self._safe_find(intent)  # the reply may have been lost, not the order
+                    if found is not None:
+                        return self._accepted(found)
                     return [OrderRejected(intent.client_id, intent.symbol, e.code or -1, str(e), self.now_ms())]
                 await asyncio.sleep(min(0.2 * 2**attempt, 3) * (0.5 + random.random()))  # jitter: no herd
             except VenueError as e:
                 if e.code == DUPLICATE_LINK_ID and attempt > 1:
-                    found = await self._find_order(intent)
+                    found = await self._safe_find(intent)
                     if found is not None:
-                        return [OrderAccepted(found, self.now_ms())]
+                        return self._accepted(found)
                 return [OrderRejected(intent.client_id, intent.symbol, e.code or -1, str(e), self.now_ms())]
-        order = await self._find_order(intent, res.get("orderId"))
+        order = await self._safe_find(intent, res.get("orderId"))
         if order is None:  # accepted, not yet visible in the lists: describe it from what we sent
             order = Order.new(res.get("orderId", ""), intent, self.now_ms())
-        return [OrderAccepted(order, self.now_ms())]
+        return self._accepted(order)
 
-    async def _find_order(self, intent: OrderIntent, order_id: str | None = None) -> Any:
+    def _accepted(self, order: Order) -> list[Event]:
+        if not order.reduce_only and order.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED):
+            self._entries[order.order_id] = order
+        events: list[Event] = [OrderAccepted(order, self.now_ms())]
+        if order.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED) and not order.reduce_only:
+            events.append(OrderCancelled(order, "cancelled before it filled", self.now_ms()))
+        return events
+
+    async def _safe_find(self, intent: OrderIntent, order_id: str | None = None) -> Order | None:
+        try:
+            return await self._find_order(intent, order_id)
+        except VenueError as e:
+            self.log.warning("order_lookup_failed", client_id=intent.client_id, error=str(e))
+            return None
+
+    async def _find_order(self, intent: OrderIntent, order_id: str | None = None) -> Order | None:
         for fn in (self.http.get_open_orders, self.http.get_order_history):
-            res = await self._call(
-                fn,
-                category=CATEGORY,
-                symbol=intent.symbol,
+            res = await self.rest.call(
+                fn, "order", category=CATEGORY, symbol=intent.symbol,
                 **({"orderId": order_id} if order_id else {"orderLinkId": intent.client_id}),
-            )
+            )  # fmt: skip
             items = res.get("list", [])
             if items:
                 return codec.order_from_item(items[0])
         return None
 
     async def cancel_all(self) -> list[Event]:
-        await self._call(self.http.cancel_all_orders, category=CATEGORY, settleCoin="USDT")
+        await self.rest.call(self.http.cancel_all_orders, "order", category=CATEGORY, settleCoin="USDT")
         return []
 
     async def set_leverage(self, symbol: str, leverage: Decimal) -> Reject | None:
         try:
-            await self._call(
-                self.http.set_leverage,
-                category=CATEGORY,
-                symbol=symbol,
-                buyLeverage=codec.dstr(leverage),
-                sellLeverage=codec.dstr(leverage),
-            )
+            await self.rest.call(self.http.set_leverage, "order", category=CATEGORY, symbol=symbol,
+                                 buyLeverage=codec.dstr(leverage), sellLeverage=codec.dstr(leverage))  # fmt: skip
         except VenueError as e:
             return Reject(e.code or -1, str(e))
         return None  # 110043 (unchanged) is in pybit's ignore_codes
@@ -477,7 +839,7 @@ class BybitVenue:
         if stop_loss is not None:
             params["stopLoss"] = codec.dstr(stop_loss)
         try:
-            await self._call(self.http.set_trading_stop, **params)
+            await self.rest.call(self.http.set_trading_stop, "order", **params)
         except VenueError as e:
             pos = self._positions.get(symbol)
             side = pos.side if pos else Side.BUY
@@ -488,6 +850,30 @@ class BybitVenue:
         updated = replace(pos, take_profit=take_profit or pos.take_profit, stop_loss=stop_loss or pos.stop_loss)
         self._positions[symbol] = updated
         return [PositionChanged(symbol, updated, self.now_ms())]
+
+    async def settle(self, timeout_s: float = 3.0) -> list[Event]:
+        """After a flatten at shutdown: take the private stream's reports for a while, then resync by REST,
+        so the ledger ends consistent with the exchange."""
+        events: list[Event] = []
+        deadline = time.monotonic() + timeout_s
+        inbox = self.inbox
+        while inbox is not None and time.monotonic() < deadline:
+            item = inbox.pop()
+            if item is None:
+                if not self._positions:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(inbox.wake.wait(), 0.2)
+                continue
+            if item[0] == "private":
+                events += self._handle(*item)
+        with contextlib.suppress(VenueError):
+            await asyncio.wait_for(self.resync(), max(0.5, deadline - time.monotonic() + 2))
+        events += self._events
+        self._events = []
+        return events
+
+    # ------------------------------------------------------------ state
 
     async def positions(self) -> dict[str, Position]:
         return dict(self._positions)
@@ -511,3 +897,11 @@ class BybitVenue:
 
     def now_ms(self) -> int:
         return int(time.time() * 1000) + self._offset_ms
+
+    def _wall_ms(self) -> float:
+        return time.monotonic() * 1000
+
+    def _minute_now(self) -> int:
+        now = self.now_ms()
+        return now - now % MINUTE_MS
+

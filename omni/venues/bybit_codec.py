@@ -40,7 +40,8 @@ PARAM_ERROR = 10001
 RETRYABLE_CODES = frozenset({10000, 10002, 10006, 10016, 10019, 10429, 30034, 30035, 130035, 130150})
 _LINK_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 _STATUS_IN = {
-    "New": OrderStatus.NEW, "PartiallyFilled": OrderStatus.PARTIALLY_FILLED, "Untriggered": OrderStatus.NEW,
+    "Created": OrderStatus.NEW, "Active": OrderStatus.NEW, "New": OrderStatus.NEW,
+    "PartiallyFilled": OrderStatus.PARTIALLY_FILLED, "Untriggered": OrderStatus.NEW,
     "Triggered": OrderStatus.NEW, "Filled": OrderStatus.FILLED, "Cancelled": OrderStatus.CANCELLED,
     "PartiallyFilledCanceled": OrderStatus.CANCELLED, "Deactivated": OrderStatus.CANCELLED,
     "Rejected": OrderStatus.REJECTED,

@@ -8,15 +8,18 @@ guard. Facts behind each choice: ../shared/docs/bybit-v5.md (sections 1, 2 and 6
   reconnects), in raw mode (``callback_function``) so pybit's order-book merge and subscribe-reply bugs never
   run; the callback only does ``loop.call_soon_threadsafe(queue.put_nowait, msg)`` inside ``try``, because an
   exception there kills pybit's socket for good.
-- pybit's reconnect gives up silently: ``WsSupervisor`` watches message age and ``is_connected()`` and
-  rebuilds the socket with exponential backoff, then tells the venue to resync by REST.
+- pybit's reconnect gives up silently: ``WsSupervisor`` watches pongs, acks and ``is_connected()`` (and
+  message age on data sockets) and rebuilds the socket with backoff and jitter, then the venue resyncs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import random
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
@@ -66,33 +69,118 @@ class LocalHTTP(HTTP):
 
 
 class LocalWebSocket(WebSocket):
-    """pybit's WebSocket connecting to ``ws_base`` + the channel's path (e.g. /v5/public/linear)."""
+    """pybit's WebSocket connecting to ``ws_base`` + the channel's path (e.g. /v5/public/linear), with the
+    liveness pybit hides from a raw callback (pongs never reach it) and no way for a message to kill it."""
 
     def __init__(self, ws_base: str, **kwargs: Any):
         self._omni_ws_base = ws_base.rstrip("/")
+        self.last_pong = time.monotonic()  # RFC 6455 pong or Bybit's JSON pong, whichever came last
+        self.last_message = time.monotonic()
         super().__init__(**kwargs)
 
     def _connect(self, url: str) -> None:  # pybit calls this on connect and on every reconnect
         path = urlparse(self.WS_URL).path  # "/v5/public/linear" or "/v5/private"
+        self.last_pong = time.monotonic()
         super()._connect(self._omni_ws_base + path)
 
+    def _is_custom_pong(self, message: Any) -> bool:  # pybit drops JSON pongs here, before the callback
+        if isinstance(message, dict) and (message.get("ret_msg") == "pong" or message.get("op") == "pong"):
+            self.last_pong = time.monotonic()
+            return True
+        return False
 
-def threadsafe_enqueue(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any], tag: str) -> Callable[[Any], None]:
-    """A pybit callback that only hands the message to the event loop; it never raises into pybit."""
-
-    def callback(message: Any) -> None:
-        # a closed loop during shutdown: drop the message; never let an exception reach pybit's thread
+    def _on_pong(self) -> None:  # an RFC 6455 pong: the connection is alive even if no data flows
+        self.last_pong = time.monotonic()
         with contextlib.suppress(Exception):
-            loop.call_soon_threadsafe(queue.put_nowait, (tag, time.monotonic(), message))
+            super()._on_pong()
 
-    return callback
+    def _on_message(self, message: Any) -> None:
+        """pybit's version lets a JSON error escape (which kills the socket for good): never raise here."""
+        try:
+            parsed = json.loads(message)
+        except (TypeError, ValueError):
+            parsed = {"_malformed": str(message)[:300]}
+        with contextlib.suppress(Exception):
+            if not self._is_custom_pong(parsed):
+                self.last_message = time.monotonic()
+                self.callback(parsed)
+
+
+class Inbox:
+    """Raw socket messages handed from pybit's threads to the event loop, in arrival order.
+
+    Private messages are never dropped. Public ones beyond ``max_public`` waiting are dropped and counted
+    (``overflowed`` tells the venue to refill from REST), so a stalled consumer cannot eat the memory.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_public: int = 200_000):
+        self.loop = loop
+        self.items: deque[tuple[str, Any]] = deque()
+        self.public_waiting = 0
+        self.max_public = max_public
+        self.overflowed = 0
+        self.wake = asyncio.Event()
+        #: tag -> handler of the socket's control frames (auth/subscribe acks): handled on arrival, not queued,
+        #: so a reconnect is noticed even while the stream's consumer is busy
+        self.control: dict[str, Callable[[dict[str, Any]], None]] = {}
+
+    def callback(self, tag: str) -> Callable[[Any], None]:
+        """A pybit callback for the socket ``tag``: it only schedules the append; it never raises into pybit."""
+        loop, put = self.loop, self.put
+
+        def cb(message: Any) -> None:
+            with contextlib.suppress(Exception):  # a closed loop at shutdown: nothing to hand over
+                loop.call_soon_threadsafe(put, tag, message)
+
+        return cb
+
+    def put(self, tag: str, message: Any) -> None:
+        handler = self.control.get(tag)
+        if handler is not None and isinstance(message, dict) and "topic" not in message and "op" in message:
+            with contextlib.suppress(Exception):
+                handler(message)
+            return
+        if tag.startswith("public"):
+            if self.public_waiting >= self.max_public:
+                self.overflowed += 1
+                return
+            self.public_waiting += 1
+        self.items.append((tag, message))
+        self.wake.set()
+
+    def pop(self) -> tuple[str, Any] | None:
+        if not self.items:
+            self.wake.clear()
+            return None
+        tag, msg = self.items.popleft()
+        if tag.startswith("public"):
+            self.public_waiting -= 1
+        return tag, msg
+
+
+def patch_pybit_clock(offset_ms: Callable[[], int]) -> None:
+    """Make pybit sign HTTP requests and WebSocket auth with server time (local clock + measured offset).
+
+    pybit reads ``_helpers.generate_timestamp`` at every call; Bybit refuses a timestamp more than 1 s ahead
+    of its own clock whatever recv_window is (10002), so a fast local clock would fail every private call.
+    """
+    from pybit import _helpers
+
+    def generate_timestamp() -> int:
+        return int(time.time() * 1000) + offset_ms()
+
+    _helpers.generate_timestamp = generate_timestamp
 
 
 class WsSupervisor:
-    """Owns one pybit socket: builds it off the loop, subscribes, and rebuilds it when it goes quiet or dies.
+    """Owns one pybit socket: builds it off the loop, subscribes, and rebuilds it when it is dead.
 
+    Dead means: pybit gave up (``exited``) or is disconnected, no pong (control or JSON) for ``pong_timeout_s``
+    (liveness from the protocol: an idle private socket with no trades for hours answers pings and stays),
+    a failed auth or subscribe ack, or, for a data socket, no message for ``max_silence_s`` (None: never).
     ``build`` creates a connected LocalWebSocket (blocking; run in a thread). ``subscribe(ws)`` subscribes it
-    (blocking). ``on_reconnect`` is awaited after every rebuild (the venue resyncs by REST there).
+    (blocking). ``on_reconnect`` is awaited after every rebuild and whenever the server's conn_id changes
+    (pybit reconnected by itself); the venue resyncs there.
     """
 
     def __init__(
@@ -102,9 +190,11 @@ class WsSupervisor:
         subscribe: Callable[[Any], None],
         on_reconnect: Callable[[], Any],
         log: Any,
-        max_silence_s: float = 30.0,
+        max_silence_s: float | None = 90.0,
+        pong_timeout_s: float = 60.0,
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
+        ack_timeout_s: float = 10.0,
     ):
         self.name = name
         self.build = build
@@ -112,53 +202,115 @@ class WsSupervisor:
         self.on_reconnect = on_reconnect
         self.log = log
         self.max_silence_s = max_silence_s
+        self.pong_timeout_s = pong_timeout_s
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self.ack_timeout_s = ack_timeout_s
         self.ws: Any = None
         self.last_message = time.monotonic()
         self.reconnects = 0
+        self.conn_id: str | None = None
+        self.awaiting_acks: set[str] = set()
+        self.subscribed_at = time.monotonic()
+        self.failed: str | None = None  # why the socket must be rebuilt (a refused auth or subscription)
+        self._conn_changed = False
 
     def touch(self) -> None:
         self.last_message = time.monotonic()
 
+    def on_control(self, msg: dict[str, Any]) -> None:
+        """An auth/subscribe ack from this socket: check it, and notice a new server connection."""
+        conn = msg.get("conn_id")
+        if conn and self.conn_id is not None and conn != self.conn_id:
+            self._conn_changed = True
+        if conn:
+            self.conn_id = conn
+        op = msg.get("op")
+        if op == "subscribe":
+            self.awaiting_acks.discard(msg.get("req_id") or "")
+        if msg.get("success") is False and op in ("auth", "subscribe"):
+            self.failed = f"{op} refused: {msg.get('ret_msg')}"
+
     async def connect(self) -> None:
+        self.failed = None
         self.ws = await asyncio.to_thread(self.build)
         await asyncio.to_thread(self.subscribe, self.ws)
+        self.awaiting_acks = set(getattr(self.ws, "subscriptions", {}) or {})
+        self.subscribed_at = time.monotonic()
         self.touch()
 
-    def healthy(self) -> bool:
+    def unhealthy(self) -> str | None:
+        """Why the socket must be rebuilt, or None."""
         ws = self.ws
         if ws is None:
-            return False
+            return "no socket"
+        if self.failed:
+            return self.failed
+        now = time.monotonic()
         try:
-            connected = bool(ws.is_connected())
+            if getattr(ws, "exited", False) or not ws.is_connected():
+                return "disconnected"
         except Exception:
-            connected = False
-        return connected and time.monotonic() - self.last_message < self.max_silence_s
+            return "disconnected"
+        if now - getattr(ws, "last_pong", now) > self.pong_timeout_s:
+            return f"no pong for {now - ws.last_pong:.0f}s"
+        if self.awaiting_acks and now - self.subscribed_at > self.ack_timeout_s:
+            return f"{len(self.awaiting_acks)} subscriptions not acknowledged"
+        last = max(self.last_message, getattr(ws, "last_message", 0.0), self.subscribed_at)
+        if self.max_silence_s is not None and now - last > self.max_silence_s:
+            return f"no data for {now - last:.0f}s"
+        return None
+
+    def healthy(self) -> bool:
+        return self.unhealthy() is None
 
     async def watch(self, stop: asyncio.Event, period_s: float = 0.5) -> None:
-        """Run until ``stop``: check health every ``period_s``; rebuild with backoff when unhealthy."""
+        """Run until ``stop``: check health every ``period_s``; rebuild with backoff and jitter when dead.
+        A failed rebuild or resync is logged and retried; nothing escapes but cancellation."""
         delay = self.backoff_s
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), period_s)
-            if stop.is_set() or self.healthy():
+            if stop.is_set():
+                return
+            if self._conn_changed:  # pybit reconnected on its own: the gap still needs a resync
+                self._conn_changed = False
+                self.reconnects += 1
+                self.log.warning("ws_reconnected", socket=self.name, reconnects=self.reconnects, by="pybit")
+                await self._resync(stop)
+            why = self.unhealthy()
+            if why is None:
                 delay = self.backoff_s
                 continue
-            self.log.warning("ws_unhealthy", socket=self.name, silence_s=round(time.monotonic() - self.last_message, 1))
+            self.log.warning("ws_unhealthy", socket=self.name, reason=why)
             await self.close()
             try:
                 await self.connect()
             except Exception as e:  # server down: back off and try again
-                self.log.warning("ws_reconnect_failed", socket=self.name, error=repr(e), retry_in_s=delay)
+                wait = delay * (0.5 + random.random())
+                self.log.warning("ws_reconnect_failed", socket=self.name, error=repr(e), retry_in_s=round(wait, 2))
+                await self.close()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                    await asyncio.wait_for(stop.wait(), wait)
                 delay = min(delay * 2, self.max_backoff_s)
                 continue
             self.reconnects += 1
             self.log.info("ws_reconnected", socket=self.name, reconnects=self.reconnects)
             delay = self.backoff_s
-            await self.on_reconnect()
+            await self._resync(stop)
+
+    async def _resync(self, stop: asyncio.Event) -> None:
+        delay = self.backoff_s
+        while not stop.is_set():
+            try:
+                await self.on_reconnect()
+                return
+            except Exception as e:
+                wait = delay * (0.5 + random.random())
+                self.log.warning("resync_failed", socket=self.name, error=repr(e), retry_in_s=round(wait, 2))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+                delay = min(delay * 2, self.max_backoff_s)
 
     async def close(self) -> None:
         ws, self.ws = self.ws, None

@@ -4,6 +4,7 @@ trade life cycle, socket drops with reconnect + resync, malformed frames, and th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 from decimal import Decimal as D
@@ -44,7 +45,24 @@ async def server():
 
 def make_venue(srv: EmulatorServer, **kw) -> BybitVenue:
     ws = srv.url.replace("http://", "ws://")
+    kw.setdefault("batch_grace_ms", 200)
     return BybitVenue("bybit-testnet", srv.url, ws, ws, KEY, SECRET, get("venue"), max_silence_s=2.0, **kw)
+
+
+@contextlib.asynccontextmanager
+async def running(venue: BybitVenue):
+    """The venue connected with its background tasks (watchdogs, warm-up, resync...) running, as the
+    supervisor runs them; a task that dies fails the test."""
+    await venue.connect()
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(fn(stop), name=name) for name, fn in venue.tasks().items()]
+    try:
+        yield venue
+    finally:
+        stop.set()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        await venue.close()
+        assert not [r for r in done if isinstance(r, BaseException)], done
 
 
 async def drain(venue: BybitVenue, until, timeout: float = 5.0) -> list:
@@ -67,9 +85,7 @@ def hub(srv: EmulatorServer) -> WsHub:
 
 
 async def test_trade_life_cycle_through_pybit(server):
-    venue = make_venue(server)
-    await venue.connect()
-    try:
+    async with running(make_venue(server)) as venue:
         assert set(venue.instruments) == {"BTCUSDT", "ETHUSDT"}
         assert venue.balance() == D(10_000)
         assert await venue.set_leverage("BTCUSDT", D(20)) is None
@@ -103,27 +119,19 @@ async def test_trade_life_cycle_through_pybit(server):
             if batch.bars:
                 assert batch.bars[0].symbol in venue.instruments and batch.bars[0].minutes == 1
                 break
-    finally:
-        await venue.close()
 
 
 async def test_duplicate_link_id_on_retry_is_looked_up_not_duplicated(server):
-    venue = make_venue(server)
-    await venue.connect()
-    try:
+    async with running(make_venue(server)) as venue:
         intent = OrderIntent("omni-dup-1", "BTCUSDT", Side.BUY, D("0.01"), leverage=D(10))
         await venue.place(intent)
         [second] = await venue.place(intent)  # same orderLinkId again: Bybit says 110072
         assert second.code == 110072  # a first attempt that meets 110072 is a real duplicate: refused, not sent
         assert list(server.state.account(KEY).by_link) == ["omni-dup-1"]  # one order on the exchange
-    finally:
-        await venue.close()
 
 
 async def test_dropped_sockets_reconnect_and_resync_without_missing_a_fill(server):
-    venue = make_venue(server)
-    await venue.connect()
-    try:
+    async with running(make_venue(server)) as venue:
         resyncs = venue.resyncs
         await hub(server).drop_all()
         # an order filled while the private socket is down must still be seen (resync by REST)
@@ -135,16 +143,13 @@ async def test_dropped_sockets_reconnect_and_resync_without_missing_a_fill(serve
                 break
         assert "BTCUSDT" in await venue.positions()
         assert venue.resyncs > resyncs  # the watchdog rebuilt a socket and reloaded state by REST
-        assert venue.private.reconnects + venue.public.reconnects >= 1
-    finally:
-        await venue.close()
+        assert venue.private.reconnects + sum(p.reconnects for p in venue.public) >= 1
 
 
 async def test_malformed_and_unknown_frames_are_logged_and_survived(server):
-    venue = make_venue(server)
-    await venue.connect()
-    try:
+    async with running(make_venue(server)) as venue:
         with capture_logs() as logs:
+            hub(server).inject("{not json")
             hub(server).inject(json.dumps({"topic": "kline.1.BTCUSDT", "data": [{"confirm": True}]}))
             hub(server).inject(json.dumps({"topic": "mystery.topic", "data": []}))
             server.state.advance(1)
@@ -159,9 +164,8 @@ async def test_malformed_and_unknown_frames_are_logged_and_survived(server):
             stop.set()
             await asyncio.wait_for(task, 2)
         assert any(e["event"] == "ws_message_dropped" for e in logs)
-        assert venue.public is not None and venue.public.healthy()
-    finally:
-        await venue.close()
+        assert venue.counters["ws_malformed"] >= 2  # once per socket that got the garbage
+        assert all(p.healthy() for p in venue.public) and venue.private.healthy()
 
 
 async def test_the_api_secret_never_reaches_the_logs(server):
@@ -182,17 +186,13 @@ async def test_mainnet_is_refused_before_any_request():
 
 async def test_order_storm_backs_off_on_10006_and_never_meets_a_403(server):
     # Arrange: a client budget above the exchange's order limit (the default 8/s stays under Bybit's 10/s)
-    venue = make_venue(server, requests_per_second=40)
-    await venue.connect()
-    try:
+    async with running(make_venue(server, requests_per_second=40)) as venue:
         intents = [
             OrderIntent(f"omni-storm-{i}", "BTCUSDT", Side.BUY if i % 2 else Side.SELL, D("0.001"), leverage=D(10))
             for i in range(25)
         ]
         # Act
         results = await asyncio.gather(*(venue.place(i) for i in intents))
-    finally:
-        await venue.close()
     # Assert: every order landed once, some were told to wait (10006), none hit the IP wall (403)
     assert all(isinstance(r[0], OrderAccepted) for r in results)
     served = [r for r in server.requests if r.path == "/v5/order/create"]
@@ -204,7 +204,7 @@ async def test_order_storm_backs_off_on_10006_and_never_meets_a_403(server):
 @pytest.mark.parametrize("policy", ["close", "adopt"])
 async def test_start_reconciles_positions_the_journal_does_not_know(server, tmp_path, policy):
     from omni.config import load_config
-    from omni.engine.assembly import assemble_bybit
+    from omni.engine.assembly import assemble_bybit, bybit_venue
     from omni.engine.supervisor import Supervisor
 
     # Arrange: a position opened on the account outside OMNI, with no stop-loss
@@ -223,7 +223,7 @@ async def test_start_reconciles_positions_the_journal_does_not_know(server, tmp_
         },
     )
     with capture_logs() as logs:
-        asm = await assemble_bybit(cfg, get("t"), KEY, SECRET)
+        asm = await assemble_bybit(cfg, get("t"), bybit_venue(cfg, get("t"), KEY, SECRET))
         try:
             # Act
             await Supervisor(asm, get("t")).reconcile()

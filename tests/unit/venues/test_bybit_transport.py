@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from omni.domain.errors import VenueFatal
-from omni.venues.bybit_transport import LocalHTTP, check_not_mainnet, default_urls, threadsafe_enqueue
+from omni.venues.bybit_transport import Inbox, LocalHTTP, LocalWebSocket, check_not_mainnet, default_urls
 
 
 @pytest.mark.parametrize("url", ["https://api.bybit.com", "https://api.bytick.com", "https://api.bybit.nl/"])
@@ -42,14 +42,51 @@ def test_local_http_points_pybit_at_any_base_url():
 
 def test_callback_from_a_foreign_thread_lands_in_the_loop_and_never_raises():
     async def main():
-        queue: asyncio.Queue = asyncio.Queue()
-        cb = threadsafe_enqueue(asyncio.get_running_loop(), queue, "public")
+        inbox = Inbox(asyncio.get_running_loop())
+        cb = inbox.callback("public-0")
         t = threading.Thread(target=cb, args=({"topic": "kline.1.BTCUSDT"},))
         t.start()
         t.join()
-        tag, _, msg = await asyncio.wait_for(queue.get(), 1)
-        return tag, msg, cb
+        await asyncio.wait_for(inbox.wake.wait(), 1)
+        return inbox.pop(), cb
 
-    tag, msg, cb = asyncio.run(main())
-    assert tag == "public" and msg["topic"] == "kline.1.BTCUSDT"
+    (tag, msg), cb = asyncio.run(main())
+    assert tag == "public-0" and msg["topic"] == "kline.1.BTCUSDT"
     cb({"late": True})  # the loop is closed now: silently dropped, no exception into pybit
+
+
+def test_inbox_never_drops_private_messages_and_counts_public_overflow():
+    async def main():
+        inbox = Inbox(asyncio.get_running_loop(), max_public=3)
+        for i in range(5):
+            inbox.put("public-0", {"topic": "kline.1.X", "i": i})
+        for i in range(5):
+            inbox.put("private", {"topic": "execution", "i": i})
+        acks = []
+        inbox.control["private"] = acks.append
+        inbox.put("private", {"op": "auth", "success": True, "conn_id": "c1"})
+        out = []
+        while (item := inbox.pop()) is not None:
+            out.append(item)
+        return inbox, out, acks
+
+    inbox, out, acks = asyncio.run(main())
+    assert [m["i"] for t, m in out if t == "private"] == [0, 1, 2, 3, 4]
+    assert [m["i"] for t, m in out if t == "public-0"] == [0, 1, 2]
+    assert inbox.overflowed == 2
+    assert acks == [{"op": "auth", "success": True, "conn_id": "c1"}]  # handled on arrival, not queued
+
+
+def test_socket_records_pongs_and_never_lets_a_bad_frame_escape_into_pybit():
+    got = []
+    ws = LocalWebSocket.__new__(LocalWebSocket)  # no connection: only the message path is exercised
+    ws.callback = got.append
+    ws.last_pong = ws.last_message = 0.0
+    ws._on_message('{"op": "pong", "args": ["1"]}')  # private JSON pong
+    ws._on_message('{"success": true, "ret_msg": "pong", "op": "ping"}')  # public JSON pong
+    assert ws.last_pong > 0 and got == [] and ws.last_message == 0.0
+    ws._on_message("{not json")
+    ws._on_message('{"topic": "order", "data": []}')
+    assert got[0]["_malformed"] == "{not json" and got[1]["topic"] == "order" and ws.last_message > 0
+    ws.callback = lambda m: 1 / 0  # even a callback that raises does not reach pybit
+    ws._on_message('{"topic": "order", "data": []}')

@@ -728,7 +728,7 @@ class BybitVenue:
                     self._positions.pop(sym, None)
                 else:
                     self._positions[sym] = pos
-                events.append(PositionChanged(sym, pos, int(item.get("updatedTime") or self.now_ms())))
+                events.append(PositionChanged(sym, pos, int(item.get("updatedTime") or 0) or self.now_ms()))
         elif topic == "execution":
             events += self._executions(list(data), source="ws")
         elif topic == "order":

@@ -211,6 +211,7 @@ class WsSupervisor:
         self.reconnects = 0
         self.conn_id: str | None = None
         self.awaiting_acks: set[str] = set()
+        self._acked: set[str] = set()  # acks can arrive before subscribe() returns: remember them
         self.subscribed_at = time.monotonic()
         self.failed: str | None = None  # why the socket must be rebuilt (a refused auth or subscription)
         self._conn_changed = False
@@ -227,15 +228,19 @@ class WsSupervisor:
             self.conn_id = conn
         op = msg.get("op")
         if op == "subscribe":
+            self._acked.add(msg.get("req_id") or "")
             self.awaiting_acks.discard(msg.get("req_id") or "")
         if msg.get("success") is False and op in ("auth", "subscribe"):
             self.failed = f"{op} refused: {msg.get('ret_msg')}"
 
     async def connect(self) -> None:
         self.failed = None
+        self.conn_id = None  # a new socket's first ack is not a reconnect
+        self._acked = set()
         self.ws = await asyncio.to_thread(self.build)
         await asyncio.to_thread(self.subscribe, self.ws)
-        self.awaiting_acks = set(getattr(self.ws, "subscriptions", {}) or {})
+        self.awaiting_acks = set(getattr(self.ws, "subscriptions", {}) or {}) - self._acked
+        self._conn_changed = False
         self.subscribed_at = time.monotonic()
         self.touch()
 

@@ -205,6 +205,8 @@ class EmulatorState:
         #: [ticker item]) and every account's private change ("order", "execution", "position", "wallet": items
         #: in Bybit's private stream shapes); with several accounts use ``Account.listeners`` to route private data
         self.listeners: list[Listener] = []
+        #: set by the WebSocket hub: does any socket want this public topic (or, given a symbol, its book/trades)?
+        self.public_wanted: Callable[[str], bool] | None = None
         self.kline_intervals = tuple(kline_intervals)
         self.market_ts = 0
         self.exhausted = False
@@ -365,13 +367,20 @@ class EmulatorState:
                 "timestamp": self.market_ts}  # fmt: skip
 
     def _publish_public(self, batch: MarketBatch) -> None:
+        # with the WebSocket hub as the only listener, build only what some socket subscribed to (a ticker per
+        # symbol per bar is the emulator's main cost on a 500-symbol market)
+        wanted = self.public_wanted if len(self.listeners) == 1 else None
         for bar in batch.bars:
-            if bar.symbol not in self.instruments:
+            sym = bar.symbol
+            if sym not in self.instruments:
                 continue
             for m in self.kline_intervals:
-                if m % bar.minutes == 0:
-                    self._emit(self.listeners, f"kline.{m}.{bar.symbol}", [self._kline_item(bar.symbol, m)])
-            self._emit(self.listeners, f"tickers.{bar.symbol}", [self.ticker(bar.symbol)])
+                topic = f"kline.{m}.{sym}"
+                if m % bar.minutes == 0 and (wanted is None or wanted(topic)):
+                    self._emit(self.listeners, topic, [self._kline_item(sym, m)])
+            topic = f"tickers.{sym}"
+            if wanted is None or wanted(topic) or wanted(sym):
+                self._emit(self.listeners, topic, [self.ticker(sym)])
 
     # ------------------------------------------------------------ orders
 

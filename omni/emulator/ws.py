@@ -68,6 +68,7 @@ class WsHub:
         self._ids = itertools.count(1)
         self._seq = 0
         state.listeners.append(self._public)
+        state.public_wanted = self.wants
         for key, account in state.accounts.items():
             account.listeners.append(self._private_for(key))
 
@@ -79,6 +80,14 @@ class WsHub:
         app.router.add_get(PUBLIC_PATH, hub.public_handler)
         app.router.add_get(PRIVATE_PATH, hub.private_handler)
         app.on_shutdown.append(lambda _app: hub.close_all())
+
+    def wants(self, key: str) -> bool:
+        """Does a public socket subscribe ``key`` (a topic), or, given a bare symbol, its book or trades?"""
+        if "." in key:
+            return any(key in c.topics for c in self.conns if not c.private)
+        suffix = "." + key
+        return any(t.endswith(suffix) and not t.startswith("kline.") for c in self.conns if not c.private
+                   for t in c.topics)  # fmt: skip
 
     # ------------------------------------------------------------ test hooks
 

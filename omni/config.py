@@ -144,13 +144,13 @@ class VenueConfig(_Model):
         8.0, gt=0, le=50, allow_inf_nan=False, description="REST budget of order entry, cancels and stops."
     )
     market_requests_per_second: float = Field(
-        25.0, gt=0, le=100, allow_inf_nan=False, description="REST budget of public market data (warm-up, gaps)."
+        40.0, gt=0, le=100, allow_inf_nan=False, description="REST budget of public market data (warm-up, gaps)."
     )
     account_requests_per_second: float = Field(
         20.0, gt=0, le=50, allow_inf_nan=False, description="REST budget of private reads (resyncs)."
     )
     ip_requests_per_second: float = Field(
-        60.0, gt=0, le=120, allow_inf_nan=False, description="All REST together (Bybit: 600 per 5 s per IP)."
+        80.0, gt=0, le=120, allow_inf_nan=False, description="All REST together (Bybit: 600 per 5 s per IP)."
     )
     batch_grace_ms: int = Field(1500, ge=0, le=20_000, description="Wait for a minute's closes across symbols.")
     symbols_per_socket: int = Field(125, ge=1, le=500, description="Public kline topics per WebSocket.")

@@ -1,31 +1,50 @@
 """Tick-to-order benchmark: in-process latency from a market message arriving at the Bybit venue adapter to the
 order request being handed to the client, through the real ``BybitVenue`` and no network.
 
-Workload: one ``BybitVenue`` built without ``connect()`` (BTCUSDT as Bybit lists it, tick 0.1, step 0.001, in
-``venue.instruments``; a real ``WsSupervisor`` as ``venue.public`` so ``touch()`` runs, never connected) whose
-``http`` is a stub: ``place_order(**params)`` takes ``time.perf_counter_ns()`` first thing (that instant is "handed
-to the client": where pybit would sign and send) and returns a Bybit-shaped reply; the lookup after placing
-(``get_open_orders``) answers at once with the order. A producer thread plays pybit's socket thread: it builds
-one raw ``kline.1.BTCUSDT`` frame (a dict, as pybit hands it over after ``json.loads``; confirm=true), stamps
-t0 = ``perf_counter_ns()`` and calls the real ``threadsafe_enqueue`` callback, so the thread -> loop hop is
-included. A consumer coroutine runs ``async for batch, events in venue.stream(stop)`` and per message makes a
-trivial decision (side from the candle's colour, 0.001 BTC at market, stop-loss 1 % away on the tick, a unique
-client id from the real ``ClientIds``) and awaits ``venue.place(intent)``: ``intent_to_params``, ``_call`` with
-its asyncio-throttle ``Throttler`` (kept, but with its rate raised from 8/s to 1e9/s so it never sleeps: the
-rate limit is a policy, not latency) and ``asyncio.to_thread``, so the stub runs on a worker thread and the time
-until it is called includes that hop. Sample = t1 - t0 per message.
+Workload: one ``BybitVenue`` built without ``connect()`` and set up as ``connect()`` and the warm-up leave it for
+one symbol: BTCUSDT as Bybit lists it (tick 0.1, step 0.001) in ``venue.instruments``, status Trading, one shard;
+``venue.inbox`` a real ``Inbox`` on the running loop; one real ``WsSupervisor`` "public-0" as ``venue.public[0]``,
+registered with ``venue._register`` (so ``_handle`` finds it in ``venue._sockets`` and runs ``touch()``, and the
+inbox checks it for control frames; never connected); ``venue.feed`` (the real ``KlineFeed``) with that symbol and
+its history done (``set_symbols``, ``warm_done``), so a confirmed minute that follows the last one goes out at
+once. Its ``http`` (the venue's and its ``RestClient``'s) is a stub: ``place_order(**params)`` takes
+``time.perf_counter_ns()`` first thing (that instant is "handed to the client": where pybit would sign and send)
+and returns a Bybit-shaped reply; the lookup after placing (``get_open_orders``) answers at once with the order.
+A producer thread plays pybit's socket thread: it builds one raw ``kline.1.BTCUSDT`` frame (a dict, as pybit
+hands it over after ``json.loads``; confirm=true, and each one the next minute: ``start`` 60 s after the previous
+one, so the feed neither drops it as a duplicate nor holds it for a hole), stamps t0 = ``perf_counter_ns()`` and
+calls the real ``Inbox.callback("public-0")``, so the thread -> loop hop is included (``call_soon_threadsafe`` ->
+``Inbox.put`` -> ``inbox.wake``). A consumer coroutine runs ``async for batch, events in venue.stream(stop)``: the
+stream wakes, pops the message, ``venue._handle`` (touch, kline dict -> ``Bar``, ``KlineFeed.add``, last price on
+the tick), ``feed.gaps()`` and ``feed.take()`` (the minute is due: one ``MarketBatch``) and yields it; per batch
+the consumer makes a trivial decision (side from the candle's colour, 0.001 BTC at market, stop-loss 1 % away on
+the tick, a unique client id from the real ``ClientIds``) and awaits ``venue.place(intent)``:
+``intent_to_params``, then ``venue.rest.call(..., retry=False)`` on the real ``RestClient``: the "order" lane's
+and the IP's asyncio-throttle ``Throttler`` (kept, but with their rates raised from 8/s and 80/s to 1e9/s so they
+never sleep: the rate limit is a policy, not latency) and ``asyncio.to_thread``, so the stub runs on a worker
+thread and the time until it is called includes that hop. Sample = t1 - t0 per message.
+
+Left out: the socket and pybit's receive thread up to the callback (the frame read and ``json.loads`` in
+``LocalWebSocket._on_message``); pybit's request signing and the HTTP round trip; the feed's batching across
+symbols (on a full market a minute goes out when every ready symbol has closed it or ``batch_grace_ms`` after its
+first close: that wait is market timing, not code, and one ready symbol never waits); the venue's background
+tasks (watchdogs, warm-up, gap fills, resync, tickers); the engine (scanner, risk, sizing), replaced by the
+trivial decision. The lookup after placing (``_safe_find`` -> ``get_open_orders`` through ``RestClient.call``
+with its tenacity retry) comes after t1: it is in the cycle, not in the sample.
 
 Closed loop: the producer sends the next frame only when the previous ``place`` has returned (one message in
-flight, the loop idle in its selector when a frame arrives, as between live candles); it is not a throughput
-test. ``--gap-us`` adds idle time before each frame. The first ``--warmup`` messages are left out.
+flight, the loop idle in the stream's ``wait_for(inbox.wake.wait())`` when a frame arrives, as between live
+candles); it is not a throughput test. ``--gap-us`` adds idle time before each frame. The first ``--warmup``
+messages are left out.
 
-Also measured: a bare thread -> loop hop (callback -> ``queue.get``) and a bare ``asyncio.to_thread`` hop (loop
--> worker thread), with no venue, for reference; and, in a second, instrumented pass (``venue._translate``
-wrapped on the instance, ``asyncio.to_thread`` wrapped in this process only; no library code is changed),
-where the time goes: hop + ``stream()`` machinery, ``_translate``, the generator's yield, the decision,
-``place`` up to ``asyncio.to_thread``, and the to_thread hop to the stub. Everything runs twice: with the
-default CPU affinity (the goal figures) and, for information, pinned to one CPU (on small VMs a wake-up across
-vCPUs can cost tens of microseconds per thread hop, and this path has two).
+Also measured: a bare thread -> loop hop (an ``Inbox`` callback on a thread -> ``await inbox.wake.wait()`` and
+``inbox.pop()`` on the loop, without the stream's ``wait_for``) and a bare ``asyncio.to_thread`` hop (loop ->
+worker thread), with no venue, for reference; and, in a second, instrumented pass (``venue._handle`` and
+``venue.feed.take`` wrapped on the instances, ``asyncio.to_thread`` wrapped in this process only; no library code
+is changed), where the time goes: hop + ``stream()`` machinery, ``_handle``, the feed (``gaps``, ``take``), the
+generator's yield, the decision, ``place`` up to ``asyncio.to_thread``, and the to_thread hop to the stub.
+Everything runs twice: with the default CPU affinity (the goal figures) and, for information, pinned to one CPU
+(on small VMs a wake-up across vCPUs can cost tens of microseconds per thread hop, and this path has two).
 
 Goal: p50 <= 50 us, p99 <= 250 us (the issue's reference: a bare asyncio hop measures ~3.5 us p50 there).
 
@@ -64,16 +83,18 @@ from omni.domain.instrument import Instrument, build_tiers  # noqa: E402
 from omni.domain.orders import Order, OrderIntent, OrderStatus, OrderType, Side, TimeInForce  # noqa: E402
 from omni.venues import bybit_codec as codec  # noqa: E402
 from omni.venues.bybit import BybitVenue  # noqa: E402
-from omni.venues.bybit_transport import TESTNET_REST, TESTNET_WS, WsSupervisor, threadsafe_enqueue  # noqa: E402
+from omni.venues.bybit_rest import LANES  # noqa: E402
+from omni.venues.bybit_transport import TESTNET_REST, TESTNET_WS, Inbox, WsSupervisor  # noqa: E402
 
 perf_ns = time.perf_counter_ns
 SYMBOL = "BTCUSDT"
+TAG = "public-0"  # the public socket (shard 0) carrying the symbol
 START_MS = 1_700_000_000_000 - (1_700_000_000_000 % 60_000)
 QTY = D("0.001")
 SL_LONG, SL_SHORT = D("0.99"), D("1.01")
 GOAL_P50_US = 50.0
 GOAL_P99_US = 250.0
-RATE_UNLIMITED = 10**9  # Throttler rate: never sleeps at this benchmark's pace
+RATE_UNLIMITED = 10**9  # Throttler rate (IP and every lane): never sleeps at this benchmark's pace
 WAIT_S = 10.0  # a stalled side gives up after this long
 
 
@@ -118,7 +139,7 @@ def fmt(st: dict[str, float]) -> str:
     )
 
 
-# ---------------------------------------------------------------- the stub client and the feed
+# ---------------------------------------------------------------- the stub client and the producer
 
 
 class StubHTTP:
@@ -160,7 +181,8 @@ class StubHTTP:
 
 
 def kline_frame(i: int, rng: random.Random, price: float) -> tuple[dict[str, Any], float]:
-    """The i-th confirmed 1m candle as Bybit's public ``kline.1.BTCUSDT`` frame (after json.loads)."""
+    """The i-th confirmed 1m candle as Bybit's public ``kline.1.BTCUSDT`` frame (after json.loads): minute i after
+    START_MS, so consecutive frames are consecutive minutes (the feed drops a minute it has already emitted)."""
     start = START_MS + i * 60_000
     o = price
     c = round(o + rng.gauss(0.0, 15.0), 1)
@@ -183,24 +205,35 @@ def kline_frame(i: int, rng: random.Random, price: float) -> tuple[dict[str, Any
     return {"topic": f"kline.1.{SYMBOL}", "data": [k], "ts": start + 60_000 + 9, "type": "snapshot"}, c
 
 
-class Feed:
-    """The producer thread (pybit's socket thread): a frame, t0, the callback; then wait for the go-ahead."""
+class Producer:
+    """The producer thread (pybit's socket thread): a frame, t0, the callback; then wait for the go-ahead.
+    ``on_stall`` is called (from this thread) if the go-ahead never comes, so the consumer can stop too."""
 
-    def __init__(self, callback: Callable[[Any], None], n: int, gap_us: float = 0.0, seed: int = 7):
+    def __init__(
+        self,
+        callback: Callable[[Any], None],
+        n: int,
+        gap_us: float = 0.0,
+        seed: int = 7,
+        on_stall: Callable[[], None] | None = None,
+    ):
         self.callback = callback
+        self.on_stall = on_stall
         self.n = n
         self.gap_s = gap_us / 1e6
         self.t0 = [0] * n
         self.go = threading.Event()
         self.error: str | None = None
         self.rng = random.Random(seed)
-        self.thread = threading.Thread(target=self.run, name="feed", daemon=True)
+        self.thread = threading.Thread(target=self.run, name="producer", daemon=True)
 
     def run(self) -> None:
         rng, price, t0, cb, go, gap = self.rng, 40_000.0, self.t0, self.callback, self.go, self.gap_s
         for i in range(self.n):
             if not go.wait(WAIT_S):
                 self.error = f"consumer stalled at message {i}"
+                if self.on_stall is not None:
+                    self.on_stall()
                 return
             go.clear()
             msg, price = kline_frame(i, rng, price)
@@ -215,16 +248,27 @@ def quiet_log() -> Any:
     return logsetup.get("bench")
 
 
-def make_venue(log: Any) -> tuple[BybitVenue, StubHTTP]:
-    """A BybitVenue as connect() would leave it, minus the network: stub client, one instrument, no sockets."""
+def make_venue(log: Any, loop: asyncio.AbstractEventLoop) -> tuple[BybitVenue, StubHTTP]:
+    """A BybitVenue as connect() and the warm-up would leave it, minus the network: stub client, one instrument,
+    the real Inbox on this loop, one registered (never connected) public socket, the feed ready for the symbol."""
     venue = BybitVenue(
         "bybit-bench", TESTNET_REST, TESTNET_WS, TESTNET_WS, "bench-key", "bench-secret", log, symbols=[SYMBOL]
     )
     stub = StubHTTP()
     venue.http = stub  # type: ignore[assignment]
-    venue.throttle = Throttler(rate_limit=RATE_UNLIMITED, period=1.0)
+    venue.rest.http = stub
+    venue.rest.ip = Throttler(rate_limit=RATE_UNLIMITED, period=1.0)
+    venue.rest.lanes = {lane: Throttler(rate_limit=RATE_UNLIMITED, period=1.0) for lane in LANES}
     venue.instruments = {SYMBOL: btc()}
-    venue.public = WsSupervisor("public", lambda: None, lambda ws: None, venue.resync, log)  # touch() only
+    venue.status = {SYMBOL: "Trading"}
+    venue.inbox = Inbox(loop)
+    venue.shards = [[SYMBOL]]
+    sup = WsSupervisor(TAG, lambda: None, lambda ws: None, venue.resync, log)  # touch() and on_control() only
+    venue.public = [sup]
+    venue._register(sup)  # venue._sockets[TAG] and the inbox's control handler, as connect() does
+    venue.feed.set_symbols([SYMBOL])
+    venue.feed.warm_done()  # history loaded: each confirmed minute goes out as soon as it arrives
+    venue.warm.set()
     return venue, stub
 
 
@@ -234,29 +278,37 @@ def make_venue(log: Any) -> tuple[BybitVenue, StubHTTP]:
 async def tick_to_order(
     n: int, gap_us: float = 0.0, breakdown: bool = False, profile: cProfile.Profile | None = None
 ) -> dict[str, Any]:
-    """Run n messages through venue.stream -> decision -> venue.place; returns per-message samples (ns)."""
+    """Run n messages through Inbox -> venue.stream -> decision -> venue.place; returns per-message samples (ns)."""
     log = quiet_log()
-    venue, stub = make_venue(log)
     loop = asyncio.get_running_loop()
-    feed = Feed(threadsafe_enqueue(loop, venue.queue, "public"), n, gap_us)
+    venue, stub = make_venue(log, loop)
+    assert venue.inbox is not None
+    stop = asyncio.Event()
+    producer = Producer(venue.inbox.callback(TAG), n, gap_us, on_stall=lambda: loop.call_soon_threadsafe(stop.set))
     inst = venue.instruments[SYMBOL]
     ids = ClientIds("tick")
     t1 = [0] * n
-    stop = asyncio.Event()
-    marks = {"ta": 0, "tb": 0, "tt": 0}
+    marks = {"ta": 0, "tb": 0, "tk": 0, "tt": 0}
     stages: dict[str, list[int]] = {k: [0] * n for k in ("tc", "td")}
-    stage_marks: dict[str, list[int]] = {k: [0] * n for k in ("ta", "tb", "tt")}
+    stage_marks: dict[str, list[int]] = {k: [0] * n for k in ("ta", "tb", "tk", "tt")}
     restore: Callable[[], None] | None = None
     if breakdown:  # instrumentation for the second pass only: wraps, never edits, the library
-        translate = venue._translate
+        handle, take = venue._handle, venue.feed.take
 
-        def timed_translate(tag: str, msg: Any) -> Any:
+        def timed_handle(tag: str, msg: Any) -> Any:
             ta = perf_ns()
-            out = translate(tag, msg)
+            out = handle(tag, msg)
             marks["ta"], marks["tb"] = ta, perf_ns()
             return out
 
-        venue._translate = timed_translate  # type: ignore[method-assign]
+        def timed_take(now_wall_ms: float) -> Any:
+            out = take(now_wall_ms)
+            if out:  # the stream calls take() on every turn; only the one that emits the minute counts
+                marks["tk"] = perf_ns()
+            return out
+
+        venue._handle = timed_handle  # type: ignore[method-assign]
+        venue.feed.take = timed_take  # type: ignore[method-assign]
         to_thread = asyncio.to_thread
 
         def timed_to_thread(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
@@ -272,8 +324,8 @@ async def tick_to_order(
     done = 0
     mismatched = 0
     t_start = time.perf_counter()
-    feed.thread.start()
-    feed.go.set()
+    producer.thread.start()
+    producer.go.set()
     if profile is not None:
         profile.enable()
     try:
@@ -292,25 +344,28 @@ async def tick_to_order(
                 mismatched += 1
             if breakdown:
                 stages["tc"][i], stages["td"][i] = tc, td
-                stage_marks["ta"][i], stage_marks["tb"][i], stage_marks["tt"][i] = marks["ta"], marks["tb"], marks["tt"]
+                for k in ("ta", "tb", "tk", "tt"):
+                    stage_marks[k][i] = marks[k]
             done += 1
-            if done >= n or feed.error:
+            if done >= n or producer.error:
                 stop.set()
             else:
-                feed.go.set()
+                producer.go.set()
     finally:
         if profile is not None:
             profile.disable()
         if restore is not None:
             restore()
     wall = time.perf_counter() - t_start
-    feed.go.set()
-    feed.thread.join(WAIT_S)
-    if feed.error:
-        raise RuntimeError(feed.error)
+    producer.go.set()
+    producer.thread.join(WAIT_S)
+    if producer.error:
+        raise RuntimeError(f"{producer.error} (KlineFeed counters {dict(venue.feed.counters)})")
     if mismatched:
         raise RuntimeError(f"{mismatched} placements did not match their intent")
-    out: dict[str, Any] = {"n": done, "wall_s": wall, "t0": feed.t0, "t1": t1, "orders": stub.seq}
+    if done != n or stub.seq != n:
+        raise RuntimeError(f"{done} batches and {stub.seq} orders for {n} messages")
+    out: dict[str, Any] = {"n": done, "wall_s": wall, "t0": producer.t0, "t1": t1, "orders": stub.seq}
     if breakdown:
         out |= stages | stage_marks
     return out
@@ -320,20 +375,26 @@ async def tick_to_order(
 
 
 async def bare_hop(n: int, gap_us: float = 0.0) -> list[int]:
-    """threadsafe_enqueue callback on a thread -> ``await queue.get()`` on the loop, closed loop."""
-    loop = asyncio.get_running_loop()
-    q: asyncio.Queue[Any] = asyncio.Queue()
-    feed = Feed(threadsafe_enqueue(loop, q, "public"), n, gap_us)
+    """An ``Inbox`` callback on a thread -> ``await inbox.wake.wait()`` and ``inbox.pop()`` on the loop, closed
+    loop (the venue's hand-over, without the stream's ``wait_for`` and timeout)."""
+    inbox = Inbox(asyncio.get_running_loop())
+    producer = Producer(inbox.callback(TAG), n, gap_us)
     out = [0] * n
-    feed.thread.start()
-    feed.go.set()
+    producer.thread.start()
+    producer.go.set()
     for _ in range(n):
-        _, _, msg = await q.get()
+        item = inbox.pop()
+        while item is None:  # pop() clears the wake-up when the inbox is empty
+            await inbox.wake.wait()
+            item = inbox.pop()
         t = perf_ns()
+        msg = item[1]
         out[(msg["data"][0]["start"] - START_MS) // 60_000] = t
-        feed.go.set()
-    feed.thread.join(WAIT_S)
-    return [b - a for a, b in zip(feed.t0, out, strict=True)]
+        producer.go.set()
+    producer.thread.join(WAIT_S)
+    if producer.error:
+        raise RuntimeError(producer.error)
+    return [b - a for a, b in zip(producer.t0, out, strict=True)]
 
 
 async def bare_to_thread(n: int) -> list[int]:
@@ -375,13 +436,16 @@ def measure(args: argparse.Namespace, total: int, warm: int, label: str) -> dict
     if not args.no_breakdown:  # right after the main pass: the machine's state drifts between passes
         nb = min(total, args.breakdown_messages + warm)
         b = asyncio.run(tick_to_order(nb, args.gap_us, breakdown=True))
-        t0, ta, tb, tc, td, tt_, t1 = (trimmed(b[k], warm) for k in ("t0", "ta", "tb", "tc", "td", "tt", "t1"))
+        t0, ta, tb, tk, tc, td, tt_, t1 = (
+            trimmed(b[k], warm) for k in ("t0", "ta", "tb", "tk", "tc", "td", "tt", "t1")
+        )
         parts = [
-            ("hop + stream()", t0, ta, "callback -> _translate entry: call_soon_threadsafe, queue.get task, wait"),
-            ("_translate", ta, tb, "kline dict -> Bar, last price on the tick, MarketBatch"),
-            ("yield", tb, tc, "async generator yield -> consumer"),
+            ("hop + stream()", t0, ta, "callback -> _handle entry: call_soon_threadsafe, Inbox.put, wake, pop"),
+            ("_handle", ta, tb, "touch, kline dict -> Bar, KlineFeed.add, last price on the tick"),
+            ("feed", tb, tk, "pop (empty), feed.gaps(), feed.take(): the minute is due -> MarketBatch"),
+            ("yield", tk, tc, "async generator yield -> consumer"),
             ("decision", tc, td, "side, stop-loss on the tick, OrderIntent, client id"),
-            ("place -> to_thread", td, tt_, "intent_to_params, _call, Throttler.acquire"),
+            ("place -> to_thread", td, tt_, "intent_to_params, RestClient.call/once, 2 Throttler.acquire"),
             ("to_thread -> client", tt_, t1, "executor submit, worker wake-up, GIL"),
         ]
         whole = stats(diffs(t0, t1))
@@ -394,14 +458,14 @@ def measure(args: argparse.Namespace, total: int, warm: int, label: str) -> dict
             st = stats(diffs(a, z))
             share = st["mean"] / whole["mean"]
             print(f"  {name:20s} {st['p50']:8.1f} {st['p99']:8.1f} {st['mean']:8.1f} {share:6.1%}  {what}")
-        tr, pl = stats(diffs(ta, tb)), stats(diffs(td, t1))
+        tr, pl = stats(diffs(ta, tk)), stats(diffs(td, t1))
         print(
-            f"  _translate vs place: translate {tr['mean']:.1f} us mean ({tr['mean'] / whole['mean']:.0%}), "
+            f"  message vs place: _handle + feed {tr['mean']:.1f} us mean ({tr['mean'] / whole['mean']:.0%}), "
             f"place up to the client {pl['mean']:.1f} us mean ({pl['mean'] / whole['mean']:.0%})"
         )
     hop = stats(trimmed(asyncio.run(bare_hop(total, args.gap_us)), warm))
     tt = stats(trimmed(asyncio.run(bare_to_thread(total)), warm))
-    print(f"bare thread->loop    {fmt(hop)}   (reference: callback -> queue.get, no venue)")
+    print(f"bare thread->loop    {fmt(hop)}   (reference: Inbox callback -> wake / pop, no venue)")
     print(f"bare to_thread hop   {fmt(tt)}   (reference: loop -> worker thread, no venue)")
     return {"main": main_st, "hop": hop, "to_thread": tt}
 
@@ -431,8 +495,9 @@ def main() -> int:
     policy = asyncio.get_event_loop_policy().__class__.__name__
     print(
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs, {policy}, GIL switch interval "
-        f"{sys.getswitchinterval() * 1000:.0f} ms; Throttler kept, rate {RATE_UNLIMITED:.0e}/s (default 8/s) "
-        "so it never sleeps; place() without retries (retry=False, as the venue calls it)"
+        f"{sys.getswitchinterval() * 1000:.0f} ms; RestClient's throttles kept (order lane and IP), rates "
+        f"{RATE_UNLIMITED:.0e}/s (defaults 8/s and 80/s) so they never sleep; place() without retries "
+        "(retry=False, as the venue calls it)"
     )
     load = os.getloadavg()[0]
     busy = "  << busy machine: figures may be inflated, rerun when idle" if load > 0.75 * (os.cpu_count() or 1) else ""
@@ -442,11 +507,11 @@ def main() -> int:
     res = measure(args, total, warm, f"default CPU affinity (CPUs {cpus}): the goal figures")
     pinned: dict[str, dict[str, float]] | None = None
     if not args.no_pinned and len(cpus) > 1:
-        # new threads inherit the creating thread's affinity: the feed thread and the loop's executor threads
+        # new threads inherit the creating thread's affinity: the producer thread and the loop's executor threads
         # are created inside the pass, so pinning the main thread pins them all
         os.sched_setaffinity(0, {cpus[0]})
         try:
-            label = f"pinned to CPU {cpus[0]} (os.sched_setaffinity; feed, loop and executor threads share it)"
+            label = f"pinned to CPU {cpus[0]} (os.sched_setaffinity; producer, loop and executor threads share it)"
             pinned = measure(args, total, warm, label + ": informational")
         finally:
             os.sched_setaffinity(0, cpus)

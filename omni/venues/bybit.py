@@ -642,9 +642,13 @@ class BybitVenue:
                 batches = self.feed.take(self._wall_ms())
                 if events:
                     yield MarketBatch(self.now_ms(), [], self._take_fundings()), events
-                for b in batches:
+                for i, b in enumerate(batches):
                     fundings = self._take_fundings()
                     yield (b._replace(fundings=fundings) if fundings else b), []
+                    if i % 32 == 31:  # a warm-up's hundreds of minutes: let signals and sockets in
+                        await asyncio.sleep(0)
+                        if stop.is_set():
+                            break
                 if not events and not batches and not inbox.items:
                     deadline = self.feed.next_deadline()
                     timeout = 1.0 if deadline is None else max(0.01, (deadline - self._wall_ms()) / 1000)

@@ -651,9 +651,11 @@ class BybitVenue:
                             break
                 if not events and not batches and not inbox.items:
                     deadline = self.feed.next_deadline()
-                    timeout = 1.0 if deadline is None else max(0.01, (deadline - self._wall_ms()) / 1000)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(inbox.wake.wait(), min(timeout, 1.0))
+                    if deadline is None:  # every producer (sockets, tasks, the stop) sets wake
+                        await inbox.wake.wait()
+                    else:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(inbox.wake.wait(), max(0.01, (deadline - self._wall_ms()) / 1000))
         finally:
             waker.cancel()
 

@@ -159,11 +159,18 @@ class Supervisor:
         asm.pipeline.entries_enabled = False
         mode = asm.cfg.engine.on_shutdown
         positions = await asm.venue.positions()
-        if mode == "close" and positions:
+        if mode == "close" and (positions or asm.guard.pending):
+            timeout = asm.cfg.engine.shutdown_timeout_s
             try:
-                events = await asyncio.wait_for(asm.executor.flatten(), asm.cfg.engine.shutdown_timeout_s)
-                await asm.trader.apply(events)
-                await asm.trader.apply(await asm.venue.settle(max(0.5, asm.cfg.engine.shutdown_timeout_s / 2)))
+                async with asyncio.timeout(timeout):
+                    for _ in range(3):  # an entry in flight at the stop shows up only after the first settle
+                        await asm.trader.apply(await asm.executor.flatten())
+                        await asm.trader.apply(await asm.venue.settle(max(0.5, timeout / 4)))
+                        positions = await asm.venue.positions()
+                        if not positions:
+                            break
+                if positions:
+                    self.log.error("shutdown_positions_left", open_positions=sorted(positions))
             except TimeoutError:
                 self.log.error("shutdown_close_timeout", open_positions=sorted(positions))
         elif positions:
@@ -244,7 +251,7 @@ class Supervisor:
     def _summary(self) -> dict[str, Any]:
         venue = self.asm.venue
         return self.asm.telemetry.summary(
-            capital_start=self.asm.cfg.capital_usdt,
+            capital_start=self.asm.portfolio.capital_start,  # the sim's configured capital, or Bybit's wallet
             capital=venue.balance(),
             equity=venue.equity(),
             now=venue.now_ms(),

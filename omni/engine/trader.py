@@ -96,6 +96,10 @@ class Trader:
             for decision in decisions:
                 self.telemetry.decision(decision)
                 if decision.approved is not None:
+                    if stop.is_set() or not self.pipeline.entries_enabled:
+                        # stopping (or the kill switch tripped) since this batch was decided: never sent
+                        self.guard.settle(decision.approved.intent.symbol)
+                        continue
                     await self.apply(await self.executor.submit(decision.approved))
             if self.end_ts is not None and batch.ts >= self.end_ts:
                 self.finished = True
@@ -130,7 +134,10 @@ class Trader:
                 self.telemetry.trade_closed(closed)
             kind = type(ev)
             if kind is PositionChanged:
-                self.guard.settle(ev.symbol)
+                if ev.position is not None:
+                    # the pending entry became a position; a flat push (e.g. Bybit's after set-leverage, before
+                    # the fill) does not free its slot, or max_concurrent could be exceeded on the exchange
+                    self.guard.settle(ev.symbol)
                 if ev.position is not None and ev.position.stop_loss is None:
                     unprotected.append(ev.position)
                 elif ev.position is None:

@@ -527,10 +527,12 @@ class BybitVenue:
         since = max(since, now - 4 * WEEK_MS)  # Bybit keeps 2 years, but a month down needs a human anyway
         items: list[dict[str, Any]] = []
         start = since
-        while start < now:
-            end = min(start + WEEK_MS - 1, now)
+        while True:  # 7-day windows up to now; at least one, even when the last execution looks later than
+            end = start + WEEK_MS - 1  # our clock (an exchange clock ahead of ours, or an emulator's market time)
             items += await self.rest.pages(self.http.get_executions, "account", category=CATEGORY,
                                            startTime=start, endTime=end, limit=100)  # fmt: skip
+            if end >= now:
+                break
             start = end + 1
         items.sort(key=lambda i: (int(i.get("execTime") or 0), str(i.get("execId"))))
         events = self._executions(items, source="rest")

@@ -107,7 +107,8 @@ class LocalWebSocket(WebSocket):
 
 
 class Inbox:
-    """Raw socket messages handed from pybit's threads to the event loop, in arrival order.
+    """Raw socket messages handed from pybit's threads to the event loop, in arrival order per kind (account
+    messages before market data).
 
     Private messages are never dropped. Public ones beyond ``max_public`` waiting are dropped and counted
     (``overflowed`` tells the venue to refill from REST), so a stalled consumer cannot eat the memory.
@@ -115,8 +116,8 @@ class Inbox:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, max_public: int = 200_000):
         self.loop = loop
-        self.items: deque[tuple[str, Any]] = deque()
-        self.public_waiting = 0
+        self.private: deque[tuple[str, Any]] = deque()
+        self.public: deque[tuple[str, Any]] = deque()
         self.max_public = max_public
         self.overflowed = 0
         self.wake = asyncio.Event()
@@ -141,21 +142,26 @@ class Inbox:
                 handler(message)
             return
         if tag.startswith("public"):
-            if self.public_waiting >= self.max_public:
+            if len(self.public) >= self.max_public:
                 self.overflowed += 1
                 return
-            self.public_waiting += 1
-        self.items.append((tag, message))
+            self.public.append((tag, message))
+        else:
+            self.private.append((tag, message))
         self.wake.set()
 
+    @property
+    def items(self) -> int:
+        return len(self.private) + len(self.public)
+
     def pop(self) -> tuple[str, Any] | None:
-        if not self.items:
-            self.wake.clear()
-            return None
-        tag, msg = self.items.popleft()
-        if tag.startswith("public"):
-            self.public_waiting -= 1
-        return tag, msg
+        """The next message: account messages first (a fill is never queued behind thousands of klines)."""
+        if self.private:
+            return self.private.popleft()
+        if self.public:
+            return self.public.popleft()
+        self.wake.clear()
+        return None
 
 
 def patch_pybit_clock(offset_ms: Callable[[], int]) -> None:

@@ -22,6 +22,7 @@ from omni.emulator.ws import WsHub
 from omni.logsetup import get
 from omni.venues.bybit import BybitVenue
 from omni.venues.instruments_file import generated_instruments
+from tests.integration.test_bybit_venue import running
 
 KEY, SECRET = "live-key", "live-secret"
 
@@ -45,21 +46,6 @@ def venue_for(srv: EmulatorServer, **kw) -> BybitVenue:
     kw.setdefault("batch_grace_ms", 300)
     kw.setdefault("warmup_minutes", 60)
     return BybitVenue("bybit-testnet", srv.url, ws, ws, KEY, SECRET, get("live"), **kw)
-
-
-@contextlib.asynccontextmanager
-async def running(venue: BybitVenue):
-    """Connected, with the venue's tasks running as the supervisor runs them; none may die."""
-    await venue.connect()
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(fn(stop), name=name) for name, fn in venue.tasks().items()]
-    try:
-        yield venue
-    finally:
-        stop.set()
-        done = await asyncio.gather(*tasks, return_exceptions=True)
-        await venue.close()
-        assert not [r for r in done if isinstance(r, BaseException)], done
 
 
 async def collect(venue: BybitVenue, seconds: float, until=None, until_batches=None) -> tuple[list, list]:

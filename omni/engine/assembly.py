@@ -19,6 +19,7 @@ from omni.core.portfolio import Portfolio
 from omni.core.risk import Limits, RiskGuard
 from omni.core.scanner import AssetScanner, ScannerParams
 from omni.core.sizer import SizerParams
+from omni.domain.events import FundingPaid, Liquidated, OrderFilled
 from omni.domain.instrument import ZERO, Instrument
 from omni.domain.market import parse_timeframe
 from omni.domain.orders import Position, Side
@@ -228,9 +229,23 @@ async def assemble_bybit(
     latch, kill_switch = _latch(cfg, log, reset_kill_switch)
     await venue.connect()
     info = {"source": venue.name, "url": venue.rest_url, "symbols": len(venue.feed.symbols)}
-    asm = _core(cfg, log, venue, venue.instruments, info, None, latch, kill_switch, venue.balance(), 0, duration_s)
+    # the wallet already holds the executions made while the daemon was down; this run books them (they are
+    # waiting in the stream), so the run's starting capital is the wallet before them
+    capital = venue.balance() - booked_net(venue.pending_events())
+    asm = _core(cfg, log, venue, venue.instruments, info, None, latch, kill_switch, capital, 0, duration_s)
     asm.trader.resume_after_ts = venue.live_from_ms + 60_000  # the first live minute's close
     return asm
+
+
+def booked_net(events: list[Any]) -> Decimal:
+    """What booking ``events`` adds to the wallet: realised PnL minus fees minus funding (exact)."""
+    net = ZERO
+    for ev in events:
+        if isinstance(ev, OrderFilled | Liquidated):
+            net += ev.fill.realised_pnl - (ev.fill.fee if isinstance(ev, OrderFilled) else ZERO)
+        elif isinstance(ev, FundingPaid):
+            net -= ev.fill.fee
+    return net
 
 
 def _core(

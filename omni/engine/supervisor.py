@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from omni.clock import monotonic
+from omni.domain.events import PositionChanged
 from omni.engine.assembly import Assembly
 from omni.engine.telemetry import jsonable
 
@@ -175,6 +176,31 @@ class Supervisor:
                 self.log.error("shutdown_close_timeout", open_positions=sorted(positions))
         elif positions:
             self.log.info("shutdown_keep_positions", open_positions=sorted(positions))
+        await self._final_reconcile()
+
+    async def _final_reconcile(self) -> None:
+        """The ledger's last word is the exchange's: one more settle (a REST resync on Bybit), then every
+        position the ledger holds and the venue does not (or holds differently) is corrected and journaled, so
+        the final summary never reports trades a late or stale push left open."""
+        asm = self.asm
+        try:
+            await asm.trader.apply(await asyncio.wait_for(asm.venue.settle(0.2), asm.cfg.engine.shutdown_timeout_s))
+        except Exception as e:  # the exchange is unreachable: say so, keep what we know
+            self.log.error("shutdown_resync_failed", error=repr(e))
+            return
+        venue_positions = await asm.venue.positions()
+        mine = asm.portfolio.positions
+        now = asm.venue.now_ms()
+        events: list[Any] = [PositionChanged(s, None, now) for s in mine if s not in venue_positions]
+        for sym, pos in venue_positions.items():
+            held = mine.get(sym)
+            if held is None or (held.side, held.size) != (pos.side, pos.size):
+                events.append(PositionChanged(sym, pos, now))
+        if events:
+            self.log.warning(
+                "shutdown_ledger_reconciled", ledger=sorted(mine), exchange=sorted(venue_positions)
+            )
+            await asm.trader.apply(events)
 
     # ------------------------------------------------------------ tasks
 

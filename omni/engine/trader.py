@@ -10,7 +10,15 @@ from typing import Any
 from omni.core.pipeline import DecisionPipeline
 from omni.core.portfolio import Portfolio
 from omni.core.risk import RiskGuard
-from omni.domain.events import Event, OrderCancelled, OrderRejected, PositionChanged, StopRejected
+from omni.domain.events import (
+    Event,
+    Liquidated,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+    PositionChanged,
+    StopRejected,
+)
 from omni.engine.executor import Executor
 from omni.engine.journaling import JournalWriter, event_records
 from omni.engine.telemetry import Telemetry
@@ -133,7 +141,12 @@ class Trader:
             if closed is not None:
                 self.telemetry.trade_closed(closed)
             kind = type(ev)
-            if kind is PositionChanged:
+            if kind is OrderFilled or kind is Liquidated:
+                if ev.fill.closed_qty > 0 and ev.fill.symbol in self.guard.pending:
+                    # a close for a symbol whose entry is still pending: the position opened and closed while
+                    # its position pushes were lost (a private-stream gap); without this its slot stays taken
+                    self.guard.settle(ev.fill.symbol)
+            elif kind is PositionChanged:
                 if ev.position is not None:
                     # the pending entry became a position; a flat push (e.g. Bybit's after set-leverage, before
                     # the fill) does not free its slot, or max_concurrent could be exceeded on the exchange

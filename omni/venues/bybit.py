@@ -59,7 +59,7 @@ from omni.venues.bybit_transport import (
 DUPLICATE_LINK_ID = 110072
 CATEGORY = "linear"
 WEEK_MS = 7 * 86_400_000
-EXEC_MARGIN_MS = 120_000  # executions are re-read from a little before the last one known
+EXEC_MARGIN_MS = 600_000  # executions are re-read from a while before the last REST pass saw (execIds dedupe)
 SUBSCRIBE_CHUNK = 50  # kline topics per subscribe message
 Task = Callable[[asyncio.Event], Awaitable[None]]
 
@@ -535,7 +535,16 @@ class BybitVenue:
                 break
             start = end + 1
         items.sort(key=lambda i: (int(i.get("execTime") or 0), str(i.get("execId"))))
+        self._unparsed_exec_ts = None
         events = self._executions(items, source="rest")
+        # only a complete REST pass moves the cursor (a socket push of a later fill says nothing about an earlier
+        # one lost in a gap); never past an execution that could not be parsed, so the next pass reads it again
+        newest = max((int(i.get("execTime") or 0) for i in items), default=0)
+        if newest:
+            cursor = max(self.exec_since_ms or 0, newest)
+            if self._unparsed_exec_ts is not None:
+                cursor = min(cursor, self._unparsed_exec_ts)
+            self.exec_since_ms = cursor
         return events
 
     def _executions(self, items: list[dict[str, Any]], source: str) -> list[Event]:
@@ -557,8 +566,6 @@ class BybitVenue:
                     self._unparsed_exec_ts = min(ts, self._unparsed_exec_ts or ts)
                 continue
             self.seen_exec.add(exec_id)
-            if self._unparsed_exec_ts is None:
-                self.exec_since_ms = max(self.exec_since_ms or 0, fill.ts)
             if fill.exec_type is ExecType.FUNDING:
                 events.append(FundingPaid(fill, Decimal(item.get("feeRate") or "0")))
             elif fill.exec_type is ExecType.BUST_TRADE:
@@ -660,6 +667,10 @@ class BybitVenue:
                             await asyncio.wait_for(inbox.wake.wait(), max(0.01, (deadline - self._wall_ms()) / 1000))
         finally:
             waker.cancel()
+
+    def pending_events(self) -> list[Event]:
+        """Events a resync produced that the stream has not handed out yet (read-only view)."""
+        return list(self._events)
 
     def _take_fundings(self) -> list[Funding]:
         out, self._fundings = self._fundings, []

@@ -481,11 +481,13 @@ class BybitVenue:
                 touched.add(len(self.shards) - 1)
             for k in touched:  # resubscribe the shard: its watchdog rebuilds it
                 self.public[k].failed = "symbols changed"
-            for sym in added:
+            for sym in added:  # history first; a symbol whose history fails still trades on live bars
                 try:
                     await self._load_klines(sym, limit=max(2, min(1000, self.warmup_minutes + 2)))
-                finally:
-                    self.feed.mark_ready(sym)
+                except VenueError as e:
+                    self.log.warning("warmup_symbol_failed", symbol=sym, error=str(e))
+                self.feed.mark_ready(sym)
+                self._wake()
 
     async def _clock_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

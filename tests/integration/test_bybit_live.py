@@ -195,3 +195,25 @@ async def test_executions_are_booked_once_across_a_restart_including_those_made_
     fills2 = [e.fill for e in ev2 if isinstance(e, OrderFilled)]
     assert [f.client_id for f in fills2] == ["omni-r-2"]  # the one made while down, once; none re-booked
     assert len(seen) == 1
+
+
+async def test_a_delisted_symbol_is_unsubscribed_by_the_hourly_refresh():
+    async with emulator(6, warmup_bars=30) as srv:
+        venue = venue_for(srv, instruments_refresh_s=0.5, symbols_per_socket=3)
+        async with running(venue):
+            await asyncio.wait_for(venue.warm.wait(), 10)
+            gone = "SYN002USDT"
+            shard = next(k for k, sh in enumerate(venue.shards) if gone in sh)
+            before = venue.public[shard].reconnects
+            with capture_logs() as logs:
+                del srv.state.instruments[gone]  # Bybit stops listing it
+                for _ in range(50):
+                    await asyncio.sleep(0.1)
+                    if venue.public[shard].reconnects > before:
+                        break
+        changed = [e for e in logs if e["event"] == "instruments_changed"]
+        assert changed and changed[0]["removed"] == [gone] and changed[0]["status"] == {gone: "Delisted"}
+        assert gone not in venue.feed.symbols and gone not in venue.tradable()
+        assert all(gone not in sh for sh in venue.shards)
+        assert venue.public[shard].reconnects > before  # its shard resubscribed without it
+        assert gone in venue.instruments  # its spec is kept: an open position can still be closed

@@ -888,7 +888,7 @@ class BybitVenue:
                 continue
             if item[0] == "private":
                 events += self._handle(*item)
-        with contextlib.suppress(VenueError):
+        with contextlib.suppress(VenueError, TimeoutError):  # what was booked stays; the journal says the rest
             await asyncio.wait_for(self.resync(), max(0.5, deadline - time.monotonic() + 2))
         events += self._events
         self._events = []

@@ -326,8 +326,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: SIGINT/SIGTERM received before a run's event loop took the signals over (imports, config, journal)
+_EARLY_SIGNALS: list[int] = []
+
+
+def _remember_signal(signum: int, _frame: object) -> None:
+    _EARLY_SIGNALS.append(signum)
+    if len(_EARLY_SIGNALS) > 1:
+        os._exit(130)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "run":  # a Ctrl-C while starting up is a clean stop (exit 0, final summary), not a traceback
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _remember_signal)
     if args.command == "check-config":
         return _check_config(args.path)
     commands = {
@@ -404,8 +417,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"omni: cannot use the journal: {e}", file=sys.stderr)
         return EXIT_USAGE
     log.info("config", **redacted_dict(cfg))
+    supervisor = Supervisor(asm, log, args.summary_json)
+    if _EARLY_SIGNALS:
+        log.info("shutdown_requested", phase="start")
+        supervisor.request_stop()
     try:
-        return asyncio.run(Supervisor(asm, log, args.summary_json).run())
+        return asyncio.run(supervisor.run())
     except KeyboardInterrupt:  # signals not installable (e.g. not the main thread): still exit cleanly
         return 130
 
@@ -417,6 +434,7 @@ def _run_bybit(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped
     from omni.engine.assembly import assemble_bybit, bybit_venue
     from omni.engine.supervisor import Supervisor
 
+    early = _EARLY_SIGNALS
     secrets = load_secrets()
     if secrets.bybit_api_key is None or secrets.bybit_api_secret is None:
         print(
@@ -456,6 +474,10 @@ def _run_bybit(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, on_signal)
+        signals = len(early)
+        if early:
+            log.info("shutdown_requested", phase="start")
+            stop.set()
         started = time.monotonic()
         build = asyncio.create_task(
             assemble_bybit(cfg, log, venue, duration_s=args.duration, reset_kill_switch=args.reset_kill_switch)
@@ -463,7 +485,7 @@ def _run_bybit(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait([build, stopping], return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
-        if stop.is_set():
+        if stop.is_set():  # (also when the signal came just as the connect finished)
             build.cancel()
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(build, cfg.engine.shutdown_timeout_s / 2)
@@ -478,10 +500,7 @@ def _run_bybit(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped
                 args.summary_json.parent.mkdir(parents=True, exist_ok=True)
                 args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
             return 0
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
-        try:
+        try:  # the supervisor replaces these handlers with its own (no moment without one)
             asm = build.result()
         except BaseException:
             with contextlib.suppress(Exception):

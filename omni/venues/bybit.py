@@ -631,6 +631,7 @@ class BybitVenue:
             inbox.wake.set()
 
         waker = asyncio.create_task(wake_on_stop())
+        busy = 0
         try:
             while not stop.is_set():
                 events: list[Event] = []
@@ -660,7 +661,11 @@ class BybitVenue:
                         await asyncio.sleep(0)
                         if stop.is_set():
                             break
+                busy += 1
+                if busy % 64 == 0:  # a steady flow never leaves the loop idle: let timers and cancels in
+                    await asyncio.sleep(0)
                 if not events and not batches and not inbox.items:
+                    busy = 0
                     deadline = self.feed.next_deadline()
                     if deadline is None:  # every producer (sockets, tasks, the stop) sets wake
                         await inbox.wake.wait()

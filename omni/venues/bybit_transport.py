@@ -323,8 +323,10 @@ class WsSupervisor:
                     await asyncio.wait_for(stop.wait(), wait)
                 delay = min(delay * 2, self.max_backoff_s)
 
-    async def close(self) -> None:
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Close the socket; pybit's ``exit`` waits without a bound for its thread to let go of the socket, so
+        give up after ``timeout_s`` (a leaked daemon thread beats a shutdown or a rebuild that hangs)."""
         ws, self.ws = self.ws, None
         if ws is not None:
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(ws.exit)
+                await asyncio.wait_for(asyncio.to_thread(ws.exit), timeout_s)

@@ -71,7 +71,7 @@ async def collect(venue: BybitVenue, seconds: float, until=None, until_batches=N
 
 async def test_520_symbols_with_closes_racing_the_warm_up_emit_each_minute_once_in_order():
     # Arrange: a Bybit-sized market whose minutes close every 0.1 s while the history loads
-    async with emulator(520, bar_seconds=0.25) as srv:
+    async with emulator(520, bar_seconds=0.5) as srv:
         venue = venue_for(srv, symbols_per_socket=125)
         async with running(venue):
             # Act: until three live minutes went out after the warm-up

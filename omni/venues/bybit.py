@@ -392,8 +392,7 @@ class BybitVenue:
 
         async def stale_check() -> None:
             while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 30)
+                await _pause(stop, 30)
                 if self.warm.is_set():
                     self._queue_gaps(self.feed.stale(self._minute_now()))
 
@@ -429,8 +428,7 @@ class BybitVenue:
             await self.resync()
         except VenueError as e:  # logged, and tried again soon; the next interval would anyway
             self.log.warning("resync_failed", error=str(e), retry_in_s=5)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 5)
+            await _pause(stop, 5)
             self._resync_wanted.set()
 
     async def _tickers_loop(self, stop: asyncio.Event) -> None:
@@ -448,15 +446,12 @@ class BybitVenue:
                 self._wake()
             except VenueError as e:
                 self.log.warning("tickers_failed", error=str(e))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.tickers_interval_s)
+            await _pause(stop, self.tickers_interval_s)
 
     async def _instruments_loop(self, stop: asyncio.Event) -> None:
         """Hourly: new listings join (history, then klines), delisted or halted symbols stop (no entries)."""
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.instruments_refresh_s)
-            if stop.is_set():
+            if await _pause(stop, self.instruments_refresh_s):
                 return
             before = set(self.tradable())
             try:
@@ -491,9 +486,7 @@ class BybitVenue:
 
     async def _clock_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.clock_sync_s)
-            if stop.is_set():
+            if await _pause(stop, self.clock_sync_s):
                 return
             try:
                 await self.sync_clock()
@@ -931,3 +924,9 @@ class BybitVenue:
         now = self.now_ms()
         return now - now % MINUTE_MS
 
+
+async def _pause(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep ``seconds`` unless ``stop`` is set first; True when stopping."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()

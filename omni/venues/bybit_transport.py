@@ -28,10 +28,11 @@ from pybit.unified_trading import HTTP, WebSocket
 
 from omni.domain.errors import VenueFatal
 
-#: Hosts where orders would be real money. Private calls there are refused unless explicitly allowed.
-MAINNET_REST_HOSTS = frozenset(
-    f"api.{d}.{t}" for d in ("bybit", "bytick", "bybit-tr") for t in ("com", "nl", "com.hk", "kz", "eu")
-)
+#: The only hosts private (order, account) calls may reach without ``venue.allow_mainnet``: Bybit testnet, demo
+#: trading, and this machine (the emulator). An allowlist: any other host (``api.bybit.com``, a trailing-dot
+#: ``api.bybit.com.``, a regional mirror, a proxy) may be real money and is refused.
+PAPER_REST_HOSTS = frozenset({"api-testnet.bybit.com", "api-demo.bybit.com", "api-demo-testnet.bybit.com"})
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 TESTNET_REST = "https://api-testnet.bybit.com"
 DEMO_REST = "https://api-demo.bybit.com"
@@ -50,13 +51,18 @@ def default_urls(venue: str) -> tuple[str, str, str]:
 
 
 def check_not_mainnet(rest_url: str, allow_mainnet: bool = False) -> None:
-    """Refuse private (order, account) traffic to a mainnet host unless the user opted in explicitly."""
-    host = (urlparse(rest_url).hostname or "").lower()
-    if host in MAINNET_REST_HOSTS and not allow_mainnet:
+    """Refuse private (order, account) traffic to any host but testnet, demo trading or loopback unless the user
+    opted in explicitly with ``venue.allow_mainnet``."""
+    parsed = urlparse(rest_url)
+    host = (parsed.hostname or "").lower()
+    paper = parsed.scheme in ("http", "https") and (host in PAPER_REST_HOSTS or host in LOOPBACK_HOSTS)
+    if paper and parsed.scheme == "http" and host not in LOOPBACK_HOSTS:
+        paper = False  # keys in clear text to a remote host: refuse as well
+    if not paper and not allow_mainnet:
         raise VenueFatal(
-            f"refusing to trade on Bybit MAINNET ({host}): OMNI paper-trades on testnet "
-            "(api-testnet.bybit.com) or demo trading (api-demo.bybit.com). Set venue.allow_mainnet only if you "
-            "really mean real money."
+            f"refusing private calls to {rest_url!r} (host {host or '?'}): it is not Bybit testnet "
+            "(https://api-testnet.bybit.com), demo trading (https://api-demo.bybit.com) or this machine, so it may "
+            "be Bybit MAINNET with real money. Set venue.allow_mainnet: true only if you really mean real money."
         )
 
 

@@ -11,14 +11,36 @@ from omni.domain.errors import VenueFatal
 from omni.venues.bybit_transport import Inbox, LocalHTTP, LocalWebSocket, check_not_mainnet, default_urls
 
 
-@pytest.mark.parametrize("url", ["https://api.bybit.com", "https://api.bytick.com", "https://api.bybit.nl/"])
-def test_private_calls_to_mainnet_hosts_are_refused(url):
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.bybit.com",
+        "https://api.bytick.com",
+        "https://api.bybit.nl/",
+        "https://api.bybit.com.",  # a trailing dot is the same host
+        "https://API.BYBIT.COM",
+        "https://api.bybit.kz",
+        "https://api2.bybit.com",
+        "https://my-proxy.example.com",
+        "http://api-testnet.bybit.com",  # keys in clear text to a remote host
+        "api-testnet.bybit.com",  # no scheme: not a URL we can vouch for
+    ],
+)
+def test_private_calls_to_any_host_but_testnet_demo_or_loopback_are_refused(url):
     with pytest.raises(VenueFatal, match="MAINNET"):
         check_not_mainnet(url)
 
 
 @pytest.mark.parametrize(
-    "url", ["https://api-testnet.bybit.com", "https://api-demo.bybit.com", "http://127.0.0.1:8123"]
+    "url",
+    [
+        "https://api-testnet.bybit.com",
+        "https://api-demo.bybit.com",
+        "https://API-TESTNET.bybit.com/",
+        "http://127.0.0.1:8123",
+        "http://localhost:8123",
+        "http://[::1]:8123",
+    ],
 )
 def test_testnet_demo_and_loopback_are_allowed(url):
     check_not_mainnet(url)

@@ -1,0 +1,292 @@
+"""Bybit venue, account: executions, positions, our pending entry orders and the wallet, kept in step with Bybit.
+
+A mixin of ``bybit.BybitVenue`` (which sets the configuration, the REST client and the socket inbox it uses):
+- Executions are booked from the execution stream and from ``/v5/execution/list`` (after every (re)connect
+  and every ``resync_interval_s``, since the last known execution minus a margin, in 7-day windows), each
+  execId once across restarts (``seen_exec`` comes from the journal, ``exec_since_ms`` is the cursor; only a
+  complete REST pass moves it, never past an execution that could not be parsed).
+- Positions, entry orders (not reduce-only: a cancelled or rejected one frees its slot) and the wallet come
+  from the private socket (``order``, ``execution``, ``position``, ``wallet``) and from the same REST resync.
+- A resync's events wait in ``_events`` until the stream (or ``settle``) hands them out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from decimal import Decimal
+from typing import Any
+
+from omni.domain.errors import VenueError
+from omni.domain.events import (
+    Event,
+    FundingPaid,
+    Liquidated,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+    PositionChanged,
+)
+from omni.domain.instrument import ZERO
+from omni.domain.orders import ExecType, Order, OrderStatus, Position
+from omni.exchange.rules import money
+from omni.venues import bybit_codec as codec
+from omni.venues.bybit_codec import CATEGORY
+from omni.venues.bybit_market import pause
+from omni.venues.bybit_transport import LocalWebSocket, WsSupervisor
+
+WEEK_MS = 7 * 86_400_000
+EXEC_MARGIN_MS = 600_000  # executions are re-read from a while before the last REST pass saw (execIds dedupe)
+
+
+class BybitAccount:
+    def _init_account(self) -> None:
+        self._positions: dict[str, Position] = {}
+        self._balance = ZERO
+        self._available = ZERO
+        self.seen_exec: set[str] = set()  # the journal's execIds: each execution is booked once, ever
+        self.exec_since_ms: int | None = None  # read executions from here (the journal's last one)
+        self._unparsed_exec_ts: int | None = None
+        self._entries: dict[str, Order] = {}  # our open entry orders (not reduce-only), by orderId
+        self._events: list[Event] = []  # from REST resyncs, handed out by the stream
+        self._resync_lock = asyncio.Lock()
+        self._resync_wanted = asyncio.Event()
+        self.private: WsSupervisor | None = None
+        self.resyncs = 0
+
+    # ------------------------------------------------------------ REST resync
+
+    async def resync(self) -> list[Event]:
+        """Wallet, executions, positions and our pending entries by REST (after connect, every (re)connect
+        and every ``resync_interval_s``). The events go out through the stream (and are returned)."""
+        async with self._resync_lock:
+            self.resyncs += 1
+            events = await self._resync_executions()
+            events += await self._resync_positions()
+            events += await self._resync_entries()
+            wallet = await self.rest.call(self.http.get_wallet_balance, "account", accountType="UNIFIED", coin="USDT")
+            accounts = wallet.get("list", [])
+            if accounts:
+                self._balance, self._available = codec.wallet_from_account(accounts[0])
+            if events:
+                self._events += events
+                self._wake()
+            return events
+
+    async def _resync_loop(self, stop: asyncio.Event) -> None:
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                wanted = asyncio.create_task(self._resync_wanted.wait())
+                await asyncio.wait([wanted, stopping], timeout=self.resync_interval_s,
+                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                wanted.cancel()
+                if stop.is_set():
+                    return
+                await self._resync_once(stop)
+        finally:
+            stopping.cancel()
+
+    async def _resync_once(self, stop: asyncio.Event) -> None:
+        self._resync_wanted.clear()
+        try:
+            await self.resync()
+        except VenueError as e:  # logged, and tried again soon; the next interval would anyway
+            self.log.warning("resync_failed", error=str(e), retry_in_s=5)
+            await pause(stop, 5)
+            self._resync_wanted.set()
+
+    async def _resync_executions(self) -> list[Event]:
+        now = self.now_ms()
+        since = (self.exec_since_ms if self.exec_since_ms is not None else now) - EXEC_MARGIN_MS
+        since = max(since, now - 4 * WEEK_MS)  # Bybit keeps 2 years, but a month down needs a human anyway
+        items: list[dict[str, Any]] = []
+        start = since
+        while True:  # 7-day windows up to now; at least one, even when the last execution looks later than
+            end = start + WEEK_MS - 1  # our clock (an exchange clock ahead of ours, or an emulator's market time)
+            items += await self.rest.pages(self.http.get_executions, "account", category=CATEGORY,
+                                           startTime=start, endTime=end, limit=100)  # fmt: skip
+            if end >= now:
+                break
+            start = end + 1
+        items.sort(key=lambda i: (int(i.get("execTime") or 0), str(i.get("execId"))))
+        self._unparsed_exec_ts = None
+        events = self._executions(items, source="rest")
+        # only a complete REST pass moves the cursor (a socket push of a later fill says nothing about an earlier
+        # one lost in a gap); never past an execution that could not be parsed, so the next pass reads it again
+        newest = max((int(i.get("execTime") or 0) for i in items), default=0)
+        if newest:
+            cursor = max(self.exec_since_ms or 0, newest)
+            if self._unparsed_exec_ts is not None:
+                cursor = min(cursor, self._unparsed_exec_ts)
+            self.exec_since_ms = cursor
+        return events
+
+    def _executions(self, items: list[dict[str, Any]], source: str) -> list[Event]:
+        """Execution items -> events, each execId once; an item that cannot be parsed is logged and left
+        unseen (the next resync tries again), and never stops the others."""
+        events: list[Event] = []
+        for item in items:
+            exec_id = item.get("execId")
+            if not exec_id or exec_id in self.seen_exec:
+                continue
+            try:
+                fill = codec.fill_from_item(item)
+            except codec.CodecError as e:
+                self.counters["execution_unparsed"] += 1
+                self.log.error("execution_unparsed", source=source, exec_id=exec_id, error=str(e),
+                               exec_type=item.get("execType"))  # fmt: skip
+                ts = int(item.get("execTime") or 0) or None
+                if ts is not None:
+                    self._unparsed_exec_ts = min(ts, self._unparsed_exec_ts or ts)
+                continue
+            self.seen_exec.add(exec_id)
+            if fill.exec_type is ExecType.FUNDING:
+                events.append(FundingPaid(fill, Decimal(item.get("feeRate") or "0")))
+            elif fill.exec_type is ExecType.BUST_TRADE:
+                events.append(
+                    Liquidated(fill, Decimal(item.get("execPrice") or "0"), Decimal(item.get("markPrice") or "0"))
+                )
+            else:
+                events.append(OrderFilled(fill, None))
+        return events
+
+    async def _resync_positions(self) -> list[Event]:
+        items = await self.rest.pages(self.http.get_positions, "account", category=CATEGORY, settleCoin="USDT",
+                                      limit=200)  # fmt: skip
+        events: list[Event] = []
+        seen = set()
+        for item in items:
+            try:
+                pos = codec.position_from_item(item)
+            except codec.CodecError as e:
+                self.log.error("position_unparsed", error=str(e))
+                continue
+            sym = item["symbol"]
+            seen.add(sym)
+            if pos != self._positions.get(sym):
+                events.append(PositionChanged(sym, pos, self.now_ms()))
+            if pos is None:
+                self._positions.pop(sym, None)
+            else:
+                self._positions[sym] = pos
+        for sym in [s for s in self._positions if s not in seen]:
+            del self._positions[sym]
+            events.append(PositionChanged(sym, None, self.now_ms()))
+        return events
+
+    async def _resync_entries(self) -> list[Event]:
+        """Our entry orders that Bybit no longer lists as open: cancelled or rejected ones free their slot."""
+        if not self._entries:
+            return []
+        items = await self.rest.pages(self.http.get_open_orders, "account", category=CATEGORY, settleCoin="USDT",
+                                      limit=50)  # fmt: skip
+        open_ids = {i.get("orderId") for i in items}
+        events: list[Event] = []
+        for oid in list(self._entries):
+            if oid in open_ids:
+                continue
+            res = await self.rest.call(self.http.get_order_history, "account", category=CATEGORY, orderId=oid)
+            found = res.get("list", []) or []
+            if not found:
+                continue  # not visible yet
+            events += self._order_items(found)
+        return events
+
+    def pending_events(self) -> list[Event]:
+        """Events a resync produced that the stream has not handed out yet (read-only view)."""
+        return list(self._events)
+
+    # ------------------------------------------------------------ private socket
+
+    def _private_socket(self) -> WsSupervisor:
+        assert self.inbox is not None
+        cb = self.inbox.callback("private")
+
+        def build() -> Any:
+            return LocalWebSocket(
+                self.private_ws, testnet=self.testnet, channel_type="private", api_key=self._key,
+                api_secret=self._secret, callback_function=cb, ping_interval=self.ping_interval_s,
+                ping_timeout=min(10.0, self.ping_interval_s / 2), private_auth_expire=10,
+            )  # fmt: skip
+
+        def subscribe(ws: Any) -> None:
+            for topic in ("order", "execution", "position", "wallet"):
+                ws.subscribe(topic, callback=cb)
+
+        return WsSupervisor("private", build, subscribe, self.resync, self.log, max_silence_s=None,
+                            pong_timeout_s=self.pong_timeout_s)  # fmt: skip
+
+    def _private(self, msg: dict[str, Any]) -> list[Event]:
+        topic = msg.get("topic")
+        data = msg.get("data") or []
+        events: list[Event] = []
+        if topic == "wallet":
+            for account in data:
+                with contextlib.suppress(codec.CodecError, KeyError, ValueError, TypeError):
+                    self._balance, self._available = codec.wallet_from_account(account)
+        elif topic == "position":
+            for item in data:
+                try:
+                    pos = codec.position_from_item(item)
+                except codec.CodecError as e:
+                    self.log.error("position_unparsed", error=str(e))
+                    self._resync_wanted.set()
+                    continue
+                sym = item["symbol"]
+                if pos is None:
+                    self._positions.pop(sym, None)
+                else:
+                    self._positions[sym] = pos
+                events.append(PositionChanged(sym, pos, int(item.get("updatedTime") or 0) or self.now_ms()))
+        elif topic == "execution":
+            events += self._executions(list(data), source="ws")
+        elif topic == "order":
+            events += self._order_items(list(data))
+        else:
+            self.counters["ws_unknown_topic"] += 1
+            self.log.info("ws_unknown_private", topic=topic)
+        return events
+
+    def _order_items(self, items: list[dict[str, Any]]) -> list[Event]:
+        events: list[Event] = []
+        for item in items:
+            try:
+                order = codec.order_from_item(item)
+            except codec.CodecError as e:
+                self.counters["order_unparsed"] += 1
+                self.log.error("order_unparsed", error=str(e), status=item.get("orderStatus"))
+                self._resync_wanted.set()
+                continue
+            known = self._entries.get(order.order_id)
+            if order.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED):
+                if not order.reduce_only:
+                    self._entries.setdefault(order.order_id, order)
+                continue
+            self._entries.pop(order.order_id, None)
+            ts = int(item.get("updatedTime") or self.now_ms())
+            reason = item.get("rejectReason") or item.get("cancelType") or ""
+            if order.status is OrderStatus.CANCELLED and known is not None:
+                events.append(OrderCancelled(order, reason, ts))
+            elif order.status is OrderStatus.REJECTED and known is not None:
+                events.append(OrderRejected(order.client_id, order.symbol, -1, f"rejected by Bybit: {reason}", ts))
+        return events
+
+    # ------------------------------------------------------------ state
+
+    async def positions(self) -> dict[str, Position]:
+        return dict(self._positions)
+
+    def balance(self) -> Decimal:
+        return self._balance
+
+    def available(self) -> Decimal:
+        return self._available
+
+    def equity(self) -> Decimal:
+        upl = ZERO
+        for sym, p in self._positions.items():
+            last = self._last.get(sym)
+            if last is not None:
+                upl += p.unrealised(last)
+        return self._balance + money(upl)

@@ -69,6 +69,9 @@ class RiskConfig(_Model):
     max_drawdown_pct: Decimal = Field(Decimal("30"), gt=0, le=100, description="From peak equity; kill, %.")
     max_leverage: Decimal = Field(Decimal("50"), ge=1, le=125, description="Cap below the symbol max.")
     max_position_notional_usdt: Decimal = Field(Decimal("1000"), gt=0, description="Position value, USDT.")
+    stop_trigger: Literal["MarkPrice", "LastPrice"] = Field(
+        "MarkPrice", description="Price the stop-loss/take-profit trigger on (Bybit slTriggerBy/tpTriggerBy)."
+    )
 
     @field_validator("max_daily_loss_usdt")
     @classmethod

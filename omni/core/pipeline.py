@@ -6,7 +6,7 @@ numbers; the shell logs them and sends the approved orders.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from omni.core import ghost, sizer
@@ -17,7 +17,7 @@ from omni.core.risk import Approved, RiskGuard
 from omni.core.scanner import AssetScanner, Candidate, Tradability
 from omni.domain.instrument import Instrument
 from omni.domain.market import MarketBatch
-from omni.domain.orders import OrderIntent, Side
+from omni.domain.orders import OrderIntent, Side, TriggerBy
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,8 @@ class PipelineParams:
     max_candidates: int = 20
     max_concurrent: int = 10
     expected_hold_minutes: int = 30
+    #: what the entries' take-profit and stop-loss trigger on (config risk.stop_trigger)
+    stop_trigger: TriggerBy = TriggerBy.MARK_PRICE
 
 
 class DecisionPipeline:
@@ -145,6 +147,8 @@ class DecisionPipeline:
         )
         if isinstance(sized, sizer.NoFit):
             return Decision(c.symbol, now, "no_trade", sized.reason, sized.detail, c)
+        if sized.intent.stop_trigger is not p.stop_trigger:
+            sized = replace(sized, intent=replace(sized.intent, stop_trigger=p.stop_trigger))
         est = self.estimate(c, sized, rate)
         if not est.passed:
             detail = f"p={est.p:.3f} (>= {est.p_lower:.3f}) ev={est.ev:.4f} (>= {est.ev_lower:.4f}) n={est.n}"

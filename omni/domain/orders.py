@@ -68,6 +68,13 @@ class ExecType(StrEnum):
     MOVE_POSITION = "MovePosition"
 
 
+class TriggerBy(StrEnum):
+    """The price a position's take-profit/stop-loss triggers on (Bybit's tpTriggerBy/slTriggerBy)."""
+
+    LAST_PRICE = "LastPrice"
+    MARK_PRICE = "MarkPrice"
+
+
 class StopKind(StrEnum):
     """Why a position-attached order fired."""
 
@@ -90,6 +97,8 @@ class OrderIntent:
     take_profit: Decimal | None = None
     stop_loss: Decimal | None = None
     leverage: Decimal | None = None
+    #: what the take-profit and stop-loss trigger on (Bybit's default is the last price)
+    stop_trigger: TriggerBy = TriggerBy.LAST_PRICE
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +119,7 @@ class Order:
     created_ts: int = 0
     take_profit: Decimal | None = None
     stop_loss: Decimal | None = None
+    stop_trigger: TriggerBy = TriggerBy.LAST_PRICE
 
     @classmethod
     def new(cls, order_id: str, intent: OrderIntent, ts: int) -> Order:
@@ -129,6 +139,7 @@ class Order:
             ts,
             intent.take_profit,
             intent.stop_loss,
+            intent.stop_trigger,
         )
 
 

@@ -12,6 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from omni.domain.orders import ExecType
+from omni.emulator.account import UTA_ONLY, UTA_ONLY_MSG
+from omni.emulator.ledger import WindowError
 from omni.emulator.state import OPEN, EmulatorState
 from omni.venues import bybit_codec as codec
 
@@ -25,8 +27,16 @@ UID_LIMITS = {
     "/v5/order/create": 10, "/v5/order/amend": 10, "/v5/order/cancel": 10, "/v5/order/cancel-all": 10,
     "/v5/position/set-leverage": 10, "/v5/position/trading-stop": 10, "/v5/order/realtime": 50,
     "/v5/order/history": 50, "/v5/position/list": 50, "/v5/execution/list": 50,
-    "/v5/account/wallet-balance": 50, "/v5/account/fee-rate": 5,
+    "/v5/account/wallet-balance": 50, "/v5/account/fee-rate": 5, "/v5/account/info": 50,
+    "/v5/account/set-margin-mode": 5, "/v5/position/switch-mode": 10, "/v5/account/transaction-log": 25,
+    "/v5/account/demo-apply-money": 1,
 }  # fmt: skip
+#: endpoints whose UID window is not one second (docs/v5/demo: demo-apply-money is 1 request per minute)
+UID_WINDOWS_MS = {"/v5/account/demo-apply-money": 60_000}
+#: retMsg of a success where Bybit does not say "OK" (set-margin-mode: "Request accepted", as testnet answers)
+SUCCESS_MSG = {"/v5/account/set-margin-mode": "Request accepted"}
+#: demo-apply-money: the coins it takes and the most one request may apply of each (docs/v5/demo)
+DEMO_MONEY_MAX = {"BTC": Decimal(15), "ETH": Decimal(200), "USDT": Decimal(100_000), "USDC": Decimal(100_000)}
 
 
 class ApiError(Exception):
@@ -179,6 +189,69 @@ def fee_rate(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
     return {"list": [{"symbol": s, "takerFeeRate": taker, "makerFeeRate": maker} for s in symbols]}
 
 
+def account_info(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
+    return state.account(key).info()
+
+
+def set_margin_mode(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
+    """Account-wide margin mode; refused (3400045, ``result.reasons``) while a position or an order is open."""
+    mode = _get(params, "setMarginMode", True)
+    assert mode is not None
+    state.set_margin_mode(key, mode)
+    return {"reasons": []}
+
+
+def _uta(state: EmulatorState, key: str) -> None:
+    if not state.account(key).unified:
+        raise ApiError(UTA_ONLY, UTA_ONLY_MSG)
+
+
+def transaction_log(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
+    """The account's cash changes (TRADE, SETTLEMENT, LIQUIDATION, TRANSFER_IN/OUT), newest first."""
+    _uta(state, key)
+    account_type = _get(params, "accountType")
+    if account_type not in (None, "UNIFIED"):
+        raise ApiError(PARAM_ERROR, "accountType only support UNIFIED")
+    start, end = _get(params, "startTime"), _get(params, "endTime")
+    cursor = _get(params, "cursor")
+    if cursor is not None and not cursor.isdigit():
+        raise ApiError(PARAM_ERROR, "params error: cursor invalid")
+    try:
+        rows, after = state.account(key).ledger.query(
+            state.market_ts, start=None if start is None else _int(params, "startTime", 0, 0),
+            end=None if end is None else _int(params, "endTime", 0, 0), limit=_int(params, "limit", 20, 1, 50),
+            cursor=None if cursor is None else int(cursor), category=_get(params, "category"),
+            currency=_get(params, "currency"), base_coin=_get(params, "baseCoin"), kind=_get(params, "type"),
+        )  # fmt: skip
+    except WindowError as e:
+        raise ApiError(PARAM_ERROR, f"params error: {e}") from None
+    return {"list": [codec.transaction_to_item(r) for r in rows], "nextPageCursor": "" if after is None else str(after)}
+
+
+def demo_apply_money(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
+    """Demo trading's top-up (adjustType 0 adds, 1 takes away): the USDT part moves the wallet as a transfer;
+    the other coins are accepted and ignored (the emulated wallet holds USDT only)."""
+    adjust = str(params.get("adjustType", 0))
+    if adjust not in ("0", "1"):
+        raise ApiError(PARAM_ERROR, "params error: adjustType must be 0 or 1")
+    items = params.get("utaDemoApplyMoney")
+    if not isinstance(items, list) or not items:
+        raise ApiError(PARAM_ERROR, "params error: utaDemoApplyMoney is required by the emulator")
+    usdt = Decimal(0)
+    for item in items:
+        coin = item.get("coin") if isinstance(item, dict) else None
+        if coin not in DEMO_MONEY_MAX:
+            raise ApiError(PARAM_ERROR, f"params error: coin {coin!r} (BTC, ETH, USDT, USDC)")
+        amount = codec.dnum(item.get("amountStr"), "amountStr")
+        if not 0 < amount <= DEMO_MONEY_MAX[coin]:
+            raise ApiError(PARAM_ERROR, f"params error: amountStr {amount} for {coin} (at most {DEMO_MONEY_MAX[coin]})")
+        if coin == codec.COIN:
+            usdt += amount
+    if usdt:
+        state.transfer(key, usdt if adjust == "0" else -usdt)
+    return {}
+
+
 # ------------------------------------------------------------ orders
 
 
@@ -189,8 +262,19 @@ def _ids(params: Params) -> tuple[str | None, str | None]:
     return order_id, link_id
 
 
+def _one_way(state: EmulatorState, params: Params, key: str, symbol: str) -> None:
+    """The emulator trades one-way only: in hedge mode every order and stop is refused."""
+    if state.account(key).position_mode(symbol) == 0:
+        return
+    if str(params.get("positionIdx") or 0) == "0":
+        raise ApiError(PARAM_ERROR, "position idx not match position mode")
+    raise ApiError(PARAM_ERROR, "hedge mode (positionIdx 1/2) is not supported by the emulator: switch to one-way")
+
+
 def create_order(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
-    _symbol(state, params)
+    symbol = _symbol(state, params)
+    assert symbol is not None
+    _one_way(state, params, key, symbol)
     rec = state.place(key, codec.params_to_intent(params))
     return {"orderId": rec.order.order_id, "orderLinkId": rec.order.client_id}
 
@@ -287,23 +371,31 @@ def set_leverage(state: EmulatorState, params: Params, key: str) -> dict[str, An
 
 
 def trading_stop(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
-    """Set the position's TP/SL (tpslMode Full, last price). Removing one with '0' is not supported yet."""
+    """Set the position's TP/SL (tpslMode Full) and their triggers (tp/slTriggerBy: LastPrice or MarkPrice; left
+    out: the level keeps its trigger, LastPrice for a new one). Removing one with '0' is not supported yet."""
     _linear(params)
     symbol = _symbol(state, params)
     assert symbol is not None
-    if str(params.get("positionIdx", 0)) != "0":
-        raise ApiError(PARAM_ERROR, "position idx not match position mode")
-    if _get(params, "tpslMode") not in (None, "Full"):
-        raise ApiError(PARAM_ERROR, "only tpslMode Full is supported by the emulator")
-    levels = {}
-    for name in ("takeProfit", "stopLoss"):
-        raw = _get(params, name)
-        if raw is not None and codec.dnum(raw, name) == 0:
-            raise ApiError(PARAM_ERROR, f"cancelling {name} with '0' is not supported by the emulator")
-        levels[name] = codec.dnum(raw, name) if raw is not None else None
-    if levels["takeProfit"] is None and levels["stopLoss"] is None:
-        raise ApiError(PARAM_ERROR, "Missing some parameters that must be filled in, takeProfit or stopLoss")
-    state.trading_stop(key, symbol, levels["takeProfit"], levels["stopLoss"])
+    _one_way(state, params, key, symbol)
+    stop = codec.params_to_trading_stop(params)
+    state.trading_stop(key, symbol, stop.take_profit, stop.stop_loss, stop.tp_trigger, stop.sl_trigger)
+    return {}
+
+
+def switch_mode(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
+    """Position mode of one symbol or of every USDT perpetual (``coin``): 0 one-way, 3 hedge (recorded; the
+    emulator then refuses orders until it is one-way again)."""
+    _linear(params)
+    symbol = _symbol(state, params, False)
+    coin = _get(params, "coin")
+    if symbol is None and coin is None:
+        raise ApiError(PARAM_ERROR, "Missing some parameters that must be filled in, symbol or coin")
+    if symbol is None and coin != codec.COIN:
+        raise ApiError(PARAM_ERROR, f"params error: coin only support {codec.COIN}, got {coin}")
+    mode = str(params.get("mode", ""))
+    if mode not in ("0", "3"):
+        raise ApiError(PARAM_ERROR, "params error: mode must be 0 (one-way) or 3 (hedge)")
+    state.switch_position_mode(key, int(mode), symbol)
     return {}
 
 
@@ -337,6 +429,10 @@ ROUTES: dict[tuple[str, str], tuple[Handler, bool]] = {
     ("GET", "/v5/market/risk-limit"): (risk_limit, False),
     ("GET", "/v5/account/wallet-balance"): (wallet_balance, True),
     ("GET", "/v5/account/fee-rate"): (fee_rate, True),
+    ("GET", "/v5/account/info"): (account_info, True),
+    ("POST", "/v5/account/set-margin-mode"): (set_margin_mode, True),
+    ("GET", "/v5/account/transaction-log"): (transaction_log, True),
+    ("POST", "/v5/account/demo-apply-money"): (demo_apply_money, True),
     ("POST", "/v5/order/create"): (create_order, True),
     ("POST", "/v5/order/amend"): (amend_order, True),
     ("POST", "/v5/order/cancel"): (cancel_order, True),
@@ -346,5 +442,6 @@ ROUTES: dict[tuple[str, str], tuple[Handler, bool]] = {
     ("GET", "/v5/position/list"): (positions, True),
     ("POST", "/v5/position/set-leverage"): (set_leverage, True),
     ("POST", "/v5/position/trading-stop"): (trading_stop, True),
+    ("POST", "/v5/position/switch-mode"): (switch_mode, True),
     ("GET", "/v5/execution/list"): (executions, True),
 }

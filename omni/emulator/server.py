@@ -24,6 +24,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from omni.emulator import auth, rest
 from omni.emulator.chaos import Chaos, ChaosConfig, chaos_event
 from omni.emulator.state import AccountConfig, EmulatorState, StateError
 from omni.emulator.ws import HUB, WsHub
-from omni.venues.bybit_codec import CodecError
+from omni.venues.bybit_codec import CodecError, Transaction
 from omni.venues.instruments_file import generated_instruments
 from omni.venues.replay import ReplayMarket
 from omni.venues.synthetic import SyntheticMarket
@@ -177,6 +178,11 @@ class EmulatorServer:
     def fail_next(self, n: int = 1, status: int = 500, ret_code: int | None = None) -> None:
         """Answer the next ``n`` requests with HTTP ``status``, or with HTTP 200 and ``ret_code`` if given."""
         self._fail.extend([(status, ret_code)] * n)
+
+    def transfer(self, amount: Decimal, api_key: str | None = None) -> Transaction:
+        """Test hook: move ``amount`` USDT into (> 0, a top-up) or out of (< 0) an account's wallet (default: the
+        first account): books a TRANSFER_IN / TRANSFER_OUT row and pushes ``wallet`` on the private stream."""
+        return self.state.transfer(api_key or self.config.accounts[0].api_key, amount)
 
     def cancel_next_market_orders(self, n: int = 1) -> None:
         """The next ``n`` market orders (not reduce-only) are accepted, then cancelled unfilled by the exchange."""
@@ -340,7 +346,8 @@ class EmulatorServer:
                 headers = {"X-Bapi-Limit": str(limit), "X-Bapi-Limit-Status": "0",
                            "X-Bapi-Limit-Reset-Timestamp": str(reset)}  # fmt: skip
                 return self._reply(now, None, RATE_LIMITED, RATE_LIMITED_MSG, headers)
-            uid = self._uid.setdefault((key, request.path), Window(limit, UID_WINDOW_MS))
+            span = rest.UID_WINDOWS_MS.get(request.path, UID_WINDOW_MS)
+            uid = self._uid.setdefault((key, request.path), Window(limit, span))
             allowed, remaining, reset = uid.hit(now)
             if not allowed:
                 reset = max(reset, now + MIN_RESET_AHEAD_MS)
@@ -352,11 +359,11 @@ class EmulatorServer:
             params = self._params(request, body)
             result = handler(state, params, key)
         except (rest.ApiError, StateError, CodecError) as e:
-            return self._reply(now, None, e.code, e.message, headers)
+            return self._reply(now, getattr(e, "result", None), e.code, e.message, headers)
         except Exception:  # a bug in the emulator: answer like Bybit's internal error, keep serving
             log.exception("emulator_endpoint_failed", path=request.path)
             return self._reply(now, None, SERVER_ERROR, SERVER_ERROR_MSG, headers)
-        return self._reply(now, result, 0, "OK", headers)
+        return self._reply(now, result, 0, rest.SUCCESS_MSG.get(request.path, "OK"), headers)
 
     @staticmethod
     def _json(body: Any) -> dict[str, Any]:

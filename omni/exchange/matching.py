@@ -10,21 +10,28 @@ Model (documented assumptions):
   limit); otherwise they rest and fill at their limit price (maker fee) once a bar trades *through* the
   price (touching is not enough: conservative about queue position). PostOnly orders that would cross are
   accepted, then cancelled (``EC_PostOnlyWillTakeLiquidity``).
-- TP/SL are attached to the position and rest on the exchange; they trigger on last price and fill as
-  market orders (taker fee, slippage).
-- Liquidation triggers on mark price. Recorded data has no mark series, so a bar's extremes stand in for the
-  mark (conservative: the real mark is smoother). A liquidated position is closed at the bankruptcy price:
-  the whole position margin is lost; no closing fee is charged on top.
+- Mark price: per symbol, the last price plus an offset (``set_mark_offset``; zero unless a test sets one).
+  Recorded data has no mark series, so the mark *is* the last price in the sim (the bar's path and extremes
+  stand in for it; conservative: the real mark is smoother); the emulator's tests move it away to show what
+  depends on it. The mark values unrealised PnL and funding, and is the base the stop rules check a
+  ``MarkPrice`` stop against.
+- TP/SL are attached to the position and rest on the exchange; they trigger on the last price or, when their
+  trigger is ``MarkPrice`` (``OrderIntent.stop_trigger`` / ``set_trading_stop``), on the mark price, and fill
+  as market orders (taker fee, slippage) at the last price of that moment. With mark == last both give the
+  same fills.
+- Liquidation triggers on the mark price. A liquidated position is closed at the bankruptcy price: the whole
+  position margin is lost; no closing fee is charged on top.
+- Levels on the mark path are translated onto the bar (the last path) by the offset, see ``positions.py``.
 - Conservative intrabar rule, per bar: first the adverse path from the open (a gap through a stop fills at
   the open; otherwise the nearer of stop-loss and liquidation price on the adverse side is hit first), then
   resting limit orders (a new position's stop-loss is checked against the rest of the bar), then the
   favourable path (take-profit). So when SL and TP both lie inside one bar, the SL fills first.
 - Funding at each settlement: size x mark x rate from the wallet; longs pay positive rates.
+- At most 500 resting orders per symbol (110020); ``cancel_all`` may be capped (Bybit: 500 per call).
 """
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 
 from omni.domain.events import (
@@ -51,72 +58,19 @@ from omni.domain.orders import (
     Side,
     StopKind,
     TimeInForce,
+    TriggerBy,
 )
 from omni.exchange import intrabar, rules
+from omni.exchange.positions import PosState as _Pos
+from omni.exchange.positions import Resting as _Resting
+from omni.exchange.positions import replace_qty as _replace_qty
+from omni.exchange.positions import with_status as _with_status
 from omni.exchange.rules import Reject
 
 _EMPTY: tuple[Event, ...] = ()
-_INF = math.inf
-
-
-class _Pos:
-    """Mutable exchange-side position (private; the outside world sees ``Position`` snapshots)."""
-
-    __slots__ = (
-        "adverse_f",
-        "bust",
-        "entry_value",
-        "leverage",
-        "liq",
-        "margin",
-        "opened_ts",
-        "side",
-        "size",
-        "sl",
-        "tp",
-        "tp_f",
-    )
-
-    def __init__(self, side: Side, leverage: Decimal, ts: int):
-        self.side = side
-        self.size = ZERO
-        self.entry_value = ZERO
-        self.leverage = leverage
-        self.margin = ZERO
-        self.liq = ZERO
-        self.bust = ZERO
-        self.tp: Decimal | None = None
-        self.sl: Decimal | None = None
-        self.opened_ts = ts
-        self.adverse_f = -_INF
-        self.tp_f = _INF
-
-    @property
-    def entry(self) -> Decimal:
-        return self.entry_value / self.size
-
-    def refresh_triggers(self) -> None:
-        """Float trigger levels for the per-bar check: the first adverse level and the TP."""
-        long = self.side is Side.BUY
-        liq = float(self.liq)
-        if self.sl is None:
-            self.adverse_f = liq
-        else:
-            sl = float(self.sl)
-            self.adverse_f = max(liq, sl) if long else min(liq, sl)
-        if self.tp is None:
-            self.tp_f = _INF if long else -_INF
-        else:
-            self.tp_f = float(self.tp)
-
-
-class _Resting:
-    __slots__ = ("margin", "order", "price_f")
-
-    def __init__(self, order: Order, margin: Decimal):
-        self.order = order
-        self.margin = margin
-        self.price_f = float(order.price) if order.price is not None else 0.0
+#: Bybit: at most 500 active orders per symbol (110020 "Not allowed to have more than 500 active orders.")
+MAX_ACTIVE_ORDERS = 500
+TOO_MANY_ORDERS = 110020
 
 
 class MatchingEngine:
@@ -142,6 +96,7 @@ class MatchingEngine:
         self._bar: dict[str, Bar] = {}
         self._last_dec: dict[str, tuple[Bar, Decimal]] = {}  # last close as an exact tick, per bar
         self._pos: dict[str, _Pos] = {}
+        self._mark_off: dict[str, Decimal] = {}  # mark - last, per symbol (absent = 0)
         self._resting: dict[str, dict[str, _Resting]] = {}
         self._leverage: dict[str, Decimal] = {}
         self._link_ids: set[str] = set()
@@ -161,6 +116,12 @@ class MatchingEngine:
         price = self.instruments[symbol].round_price(bar.close)
         self._last_dec[symbol] = (bar, price)
         return price
+
+    def mark_price(self, symbol: str) -> Decimal | None:
+        """Mark price: the last price plus the symbol's mark offset (the last price itself unless one is set)."""
+        last = self.last_price(symbol)
+        off = self._mark_off.get(symbol)
+        return last if last is None or off is None else last + off
 
     def leverage(self, symbol: str) -> Decimal:
         return self._leverage.get(symbol, min(self.default_leverage, self.instruments[symbol].max_leverage))
@@ -182,10 +143,10 @@ class MatchingEngine:
         return self.balance - used - reserved
 
     def unrealised(self) -> Decimal:
-        """Unrealised PnL of all positions at the last price."""
+        """Unrealised PnL of all positions at the mark price."""
         total = ZERO
         for sym, p in self._pos.items():
-            mark = self.last_price(sym)
+            mark = self.mark_price(sym)
             if mark is not None:
                 total += (mark * p.size - p.entry_value) * p.side.sign
         return rules.money(total)
@@ -201,7 +162,7 @@ class MatchingEngine:
         self._pos.clear()
         for p in positions:
             inst = self.instruments[p.symbol]
-            pos = _Pos(p.side, p.leverage, p.opened_ts)
+            pos = _Pos(p.side, p.leverage, p.opened_ts, self._mark_off.get(p.symbol, ZERO))
             pos.size = p.size
             pos.entry_value = p.entry_price * p.size
             pos.margin = p.margin
@@ -211,6 +172,28 @@ class MatchingEngine:
             self._leverage[p.symbol] = p.leverage
 
     # ------------------------------------------------------------ commands
+
+    def set_mark_offset(self, symbol: str, offset: Decimal) -> None:
+        """Make the symbol's mark price the last price + ``offset`` (0 = mark is last), from the next bar on.
+
+        A test hook (the emulator's ``set_mark_offset`` / ``pin_mark``): recorded bars carry no mark series.
+        Nothing triggers here; the next bar checks the position's levels against the new mark.
+        """
+        if offset:
+            self._mark_off[symbol] = offset
+        else:
+            self._mark_off.pop(symbol, None)
+        pos = self._pos.get(symbol)
+        if pos is not None:
+            pos.mark_off = offset
+            pos.refresh_triggers()
+
+    def transfer(self, amount: Decimal) -> Reject | None:
+        """Money into (> 0) or out of (< 0) the wallet; out only from the available balance."""
+        if amount < 0 and -amount > self.available:
+            return Reject(rules.INSUFFICIENT_AVAILABLE, "Insufficient available balance.")
+        self.balance += amount
+        return None
 
     def set_leverage(self, symbol: str, leverage: Decimal) -> Reject | None:
         """Bybit set-leverage: checked against the symbol's range and the position's risk tier."""
@@ -250,13 +233,17 @@ class MatchingEngine:
             reject, intent = self._check_position_rules(inst, intent, last)
         if reject is not None:
             return [self._reject(intent, reject, now)]
+        crossing = intent.order_type is OrderType.MARKET or (
+            intent.price >= last if intent.side is Side.BUY else intent.price <= last  # type: ignore[operator]
+        )
+        book = self._resting.get(intent.symbol)
+        if not crossing and intent.tif is not TimeInForce.IOC and book and len(book) >= MAX_ACTIVE_ORDERS:
+            too_many = Reject(TOO_MANY_ORDERS, "Not allowed to have more than 500 active orders.")
+            return [self._reject(intent, too_many, now)]
         if intent.client_id:
             self._link_ids.add(intent.client_id)
         order = self._new_order(intent, now)
         events: list[Event] = [OrderAccepted(order, now)]
-        crossing = intent.order_type is OrderType.MARKET or (
-            intent.price >= last if intent.side is Side.BUY else intent.price <= last  # type: ignore[operator]
-        )
         if crossing and intent.tif is TimeInForce.POST_ONLY:
             events.append(self._cancelled(order, rules.POST_ONLY_WOULD_TAKE, now))
         elif crossing:
@@ -281,33 +268,42 @@ class MatchingEngine:
                 return [self._cancelled(r.order, "CancelByUser", now)]
         return [OrderRejected(client_id, symbol, rules.ORDER_NOT_FOUND, "Order does not exist", now)]
 
-    def cancel_all(self, now: int, symbol: str | None = None) -> list[Event]:
+    def cancel_all(self, now: int, symbol: str | None = None, limit: int | None = None) -> list[Event]:
+        """Cancel resting orders (of ``symbol``, or all), at most ``limit`` of them: oldest symbols first,
+        each symbol's in placement order (Bybit cancels up to 500 per call, picked at random)."""
         events: list[Event] = []
         for sym in [symbol] if symbol else list(self._resting):
-            for r in self._resting.pop(sym, {}).values():
-                events.append(self._cancelled(r.order, "CancelAll", now))
+            book = self._resting.get(sym, {})
+            for oid in list(book):
+                if limit is not None and len(events) >= limit:
+                    return events
+                events.append(self._cancelled(book.pop(oid).order, "CancelAll", now))
+            if not book:
+                self._resting.pop(sym, None)
         return events
 
     def set_trading_stop(
-        self, symbol: str, now: int, take_profit: Decimal | None = None, stop_loss: Decimal | None = None
-    ) -> list[Event]:
-        """Attach/replace the position's TP and SL (Bybit /v5/position/trading-stop)."""
+        self, symbol: str, now: int, take_profit: Decimal | None = None, stop_loss: Decimal | None = None,
+        *, tp_trigger: TriggerBy | None = None, sl_trigger: TriggerBy | None = None,
+    ) -> list[Event]:  # fmt: skip
+        """Attach/replace the position's TP and SL (Bybit /v5/position/trading-stop); a trigger left None keeps
+        the level's current one (LastPrice for a new level)."""
         pos = self._pos.get(symbol)
         if pos is None:
             return [StopRejected(symbol, Side.BUY, rules.PARAM_ERROR, "can not set tp/sl/ts for zero position", now)]
         inst = self.instruments[symbol]
-        last = self.last_price(symbol)
-        assert last is not None
         for name, level in (("TakeProfit", take_profit), ("StopLoss", stop_loss)):
             if level is not None and not inst.on_tick(level):
                 return [StopRejected(symbol, pos.side, rules.PARAM_ERROR, f"{name}:{level} is not on tickSize", now)]
-        reject = rules.check_stops(pos.side, last, take_profit, stop_loss, pos.liq)
+        tp_by = pos.tp_by if take_profit is None or tp_trigger is None else tp_trigger
+        sl_by = pos.sl_by if stop_loss is None or sl_trigger is None else sl_trigger
+        reject = self._check_stops(symbol, pos.side, take_profit, stop_loss, pos.liq, tp_by, sl_by)
         if reject is not None:
             return [StopRejected(symbol, pos.side, reject.code, reject.message, now)]
         if take_profit is not None:
-            pos.tp = take_profit
+            pos.tp, pos.tp_by = take_profit, tp_by
         if stop_loss is not None:
-            pos.sl = stop_loss
+            pos.sl, pos.sl_by = stop_loss, sl_by
         pos.refresh_triggers()
         return [PositionChanged(symbol, self._snapshot(symbol, pos), now)]
 
@@ -360,7 +356,7 @@ class MatchingEngine:
         pos = self._pos.get(funding.symbol)
         if pos is None:
             return _EMPTY
-        mark = self.last_price(funding.symbol)
+        mark = self.mark_price(funding.symbol)
         assert mark is not None
         rate = Decimal(repr(funding.rate))
         paid = rules.funding_payment(pos.side, pos.size, mark, rate)
@@ -417,10 +413,28 @@ class MatchingEngine:
                 size, value = opening, opening * price
                 margin = rules.initial_margin(value, leverage)
             liq = rules.liquidation_price(inst, intent.side, value / size, size, leverage, margin)
-            reject = rules.check_stops(intent.side, last, intent.take_profit, intent.stop_loss, liq)
+            trigger = intent.stop_trigger
+            reject = self._check_stops(intent.symbol, intent.side, intent.take_profit, intent.stop_loss, liq,
+                                       trigger, trigger)  # fmt: skip
             if reject is not None:
                 return reject, intent
         return None, intent
+
+    def _check_stops(
+        self, symbol: str, side: Side, take_profit: Decimal | None, stop_loss: Decimal | None,
+        liq: Decimal | None, tp_by: TriggerBy, sl_by: TriggerBy,
+    ) -> Reject | None:  # fmt: skip
+        """Bybit's TP/SL direction rules, each level against the price it triggers on (last or mark)."""
+        checks = [(take_profit, stop_loss, sl_by)] if tp_by is sl_by else [(None, stop_loss, sl_by),
+                                                                            (take_profit, None, tp_by)]  # fmt: skip
+        for tp, sl, by in checks:
+            mark = by is TriggerBy.MARK_PRICE
+            base = self.mark_price(symbol) if mark else self.last_price(symbol)
+            assert base is not None
+            reject = rules.check_stops(side, base, tp, sl, liq)
+            if reject is not None:
+                return Reject(reject.code, reject.message.replace("??LastPrice", "??MarkPrice")) if mark else reject
+        return None
 
     def _opening_margin(self, inst: Instrument, intent: OrderIntent, price: Decimal) -> Decimal:
         pos = self._pos.get(intent.symbol)
@@ -468,16 +482,16 @@ class MatchingEngine:
         opening = qty - closed
         if opening > 0:
             if pos is None:
-                pos = _Pos(side, self.leverage(sym), now)
+                pos = _Pos(side, self.leverage(sym), now, self._mark_off.get(sym, ZERO))
                 self._pos[sym] = pos
             value = opening * price
             pos.size += opening
             pos.entry_value += value
             pos.margin += rules.initial_margin(value, pos.leverage)
             if order.take_profit is not None:
-                pos.tp = order.take_profit
+                pos.tp, pos.tp_by = order.take_profit, order.stop_trigger
             if order.stop_loss is not None:
-                pos.sl = order.stop_loss
+                pos.sl, pos.sl_by = order.stop_loss, order.stop_trigger
             self._reprice(inst, pos)
         self.balance += realised - fee
         filled = _with_status(order, OrderStatus.FILLED, qty)
@@ -510,8 +524,7 @@ class MatchingEngine:
 
     def _adverse(self, sym: str, pos: _Pos, bar: Bar, now: int, events: list[Event]) -> None:
         """The adverse path of a bar reached the position's first adverse level (SL or liquidation)."""
-        sl_f = float(pos.sl) if pos.sl is not None else None
-        kind, trigger = intrabar.adverse_hit(pos.side is Side.BUY, bar.open, bar.high, bar.low, sl_f, float(pos.liq))
+        kind, trigger = intrabar.adverse_hit(pos.side is Side.BUY, bar.open, bar.high, bar.low, pos.sl_f, pos.liq_f)
         if kind == intrabar.LIQUIDATION:
             self._liquidate(sym, pos, bar, now, events)
         elif kind == intrabar.STOP_LOSS:
@@ -527,11 +540,12 @@ class MatchingEngine:
         self._execute(inst, order, pos.size, price, False, now, events, kind)
 
     def _liquidate(self, sym: str, pos: _Pos, bar: Bar, now: int, events: list[Event]) -> None:
-        mark = self.instruments[sym].round_price(
-            bar.open
-            if (bar.open <= float(pos.liq) if pos.side is Side.BUY else bar.open >= float(pos.liq))
-            else float(pos.liq)
-        )
+        # the mark when liquidated: the liquidation price, or the open (on the mark path) if the bar gapped through
+        gapped = bar.open <= pos.liq_f if pos.side is Side.BUY else bar.open >= pos.liq_f
+        if pos.mark_off:
+            mark = self.instruments[sym].round_price(bar.open) + pos.mark_off if gapped else pos.liq
+        else:
+            mark = self.instruments[sym].round_price(bar.open if gapped else float(pos.liq))
         realised = -pos.margin
         self.balance += realised
         del self._pos[sym]
@@ -609,38 +623,3 @@ class MatchingEngine:
 
     def _cancelled(self, order: Order, reason: str, now: int) -> OrderCancelled:
         return OrderCancelled(_with_status(order, OrderStatus.CANCELLED, order.filled_qty), reason, now)
-
-
-def _with_status(order: Order, status: OrderStatus, filled: Decimal) -> Order:
-    return Order(
-        order.order_id,
-        order.client_id,
-        order.symbol,
-        order.side,
-        order.qty,
-        order.order_type,
-        order.price,
-        order.tif,
-        order.reduce_only,
-        status,
-        filled,
-        order.created_ts,
-        order.take_profit,
-        order.stop_loss,
-    )
-
-
-def _replace_qty(intent: OrderIntent, qty: Decimal) -> OrderIntent:
-    return OrderIntent(
-        intent.client_id,
-        intent.symbol,
-        intent.side,
-        qty,
-        intent.order_type,
-        intent.price,
-        intent.tif,
-        intent.reduce_only,
-        intent.take_profit,
-        intent.stop_loss,
-        intent.leverage,
-    )

@@ -26,6 +26,7 @@ from omni.domain.orders import (
     Side,
     StopKind,
     TimeInForce,
+    TriggerBy,
 )
 from omni.exchange import rules
 from omni.venues.instruments_file import first_tier_limit
@@ -48,6 +49,8 @@ _STATUS_IN = {
 }  # fmt: skip
 #: FOK does not exist in the domain; IOC is the closest (a documented approximation).
 _TIF_IN = {"GTC": TimeInForce.GTC, "IOC": TimeInForce.IOC, "FOK": TimeInForce.IOC, "PostOnly": TimeInForce.POST_ONLY}
+#: tp/slTriggerBy values the domain models (Bybit also has IndexPrice, read as the default LastPrice)
+_TRIGGER_IN = {t.value: t for t in TriggerBy}
 CREATE_BY_STOP = {StopKind.TAKE_PROFIT: "CreateByTakeProfit", StopKind.STOP_LOSS: "CreateByStopLoss"}
 _ORDER_FIXED = {
     "blockTradeId": "", "isLeverage": "", "positionIdx": 0, "orderIv": "", "marketUnit": "", "triggerPrice": "",
@@ -250,7 +253,8 @@ def order_to_item(order: Order, extra: OrderExtra | None = None, *, ws: bool = F
         "cumFeeDetail": {COIN: dstr(x.cum_exec_fee)}, "timeInForce": tif.value,
         "orderType": order.order_type.value, "stopOrderType": x.stop_order_type,
         "takeProfit": dstr(tp) or "0", "stopLoss": dstr(sl) or "0",
-        "tpTriggerBy": "LastPrice" if tp is not None else "", "slTriggerBy": "LastPrice" if sl is not None else "",
+        "tpTriggerBy": order.stop_trigger.value if tp is not None else "",
+        "slTriggerBy": order.stop_trigger.value if sl is not None else "",
         "tpslMode": "Full" if tp is not None or sl is not None else "", "reduceOnly": order.reduce_only,
         "closeOnTrigger": bool(x.stop_order_type), "createdTime": str(order.created_ts),
         "updatedTime": str(x.updated_ts or order.created_ts), **_ORDER_FIXED,
@@ -273,6 +277,7 @@ def order_from_item(item: dict[str, Any]) -> Order:
             bool(item.get("reduceOnly", False)), _STATUS_IN[item["orderStatus"]],
             dnum(item.get("cumExecQty") or "0", "cumExecQty"), int(item.get("createdTime") or 0),
             dopt(item.get("takeProfit")), dopt(item.get("stopLoss")),
+            _TRIGGER_IN.get(item.get("slTriggerBy") or item.get("tpTriggerBy") or "", TriggerBy.LAST_PRICE),
         )  # fmt: skip
     except (KeyError, ValueError) as e:
         raise _wrap("order", item, "orderId", e) from None
@@ -446,11 +451,79 @@ def wallet_from_account(account: dict[str, Any]) -> tuple[Decimal, Decimal]:
     raise CodecError("wallet has no USDT coin")
 
 
+# ---------------------------------------------------------------- transaction log (account/transaction-log)
+
+#: transaction-log ``type`` values the emulator books (Bybit's names, docs/v5/enum "type(uta-translog)")
+TX_TRADE, TX_SETTLEMENT, TX_LIQUIDATION = "TRADE", "SETTLEMENT", "LIQUIDATION"
+TX_TRANSFER_IN, TX_TRANSFER_OUT = "TRANSFER_IN", "TRANSFER_OUT"
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """One /v5/account/transaction-log row of the USDT wallet.
+
+    ``cash_flow`` is realised PnL (trades, liquidation) or the amount moved (transfers, signed); ``funding`` > 0 is
+    received (the opposite sign of an execution's ``execFee``); ``fee`` > 0 is paid. So ``change = cash_flow +
+    funding - fee`` and ``cash_balance`` is the wallet balance right after the row.
+    """
+
+    id: str
+    type: str
+    ts: int
+    cash_balance: Decimal
+    cash_flow: Decimal = ZERO
+    funding: Decimal | None = None
+    fee: Decimal | None = None
+    symbol: str = ""
+    category: str = CATEGORY
+    side: str = "None"
+    qty: Decimal = ZERO
+    size: Decimal = ZERO  # the position after the row, signed (short < 0)
+    price: Decimal | None = None
+    fee_rate: Decimal | None = None
+    trade_id: str = ""
+    order_id: str = ""
+    order_link_id: str = ""
+
+    @property
+    def change(self) -> Decimal:
+        return self.cash_flow + (self.funding or ZERO) - (self.fee or ZERO)
+
+
+def transaction_to_item(tx: Transaction) -> dict[str, Any]:
+    """A transaction-log list item, every number a string ('' where Bybit leaves a field empty)."""
+    return {
+        "id": tx.id, "symbol": tx.symbol, "category": tx.category, "side": tx.side,
+        "transactionTime": str(tx.ts), "type": tx.type, "transSubType": "", "qty": dstr(tx.qty),
+        "size": dstr(tx.size), "currency": COIN, "tradePrice": dstr(tx.price), "funding": dstr(tx.funding),
+        "fee": dstr(tx.fee), "cashFlow": dstr(tx.cash_flow), "change": dstr(tx.change),
+        "cashBalance": dstr(tx.cash_balance), "feeRate": dstr(tx.fee_rate), "bonusChange": "",
+        "tradeId": tx.trade_id, "orderId": tx.order_id, "orderLinkId": tx.order_link_id, "extraFees": "",
+    }  # fmt: skip
+
+
+def transaction_from_item(item: dict[str, Any]) -> Transaction:
+    """Parse a transaction-log item (numbers exact; empty strings become None / 0)."""
+    try:
+        return Transaction(
+            str(item["id"]), item["type"], int(item["transactionTime"]), dnum(item["cashBalance"], "cashBalance"),
+            dnum(item.get("cashFlow") or "0", "cashFlow"),
+            dnum(item["funding"], "funding") if item.get("funding") not in (None, "") else None,
+            dnum(item["fee"], "fee") if item.get("fee") not in (None, "") else None,
+            item.get("symbol") or "", item.get("category") or "", item.get("side") or "None",
+            dnum(item.get("qty") or "0", "qty"), dnum(item.get("size") or "0", "size"), dopt(item.get("tradePrice")),
+            dnum(item["feeRate"], "feeRate") if item.get("feeRate") not in (None, "") else None,
+            item.get("tradeId") or "", item.get("orderId") or "", item.get("orderLinkId") or "",
+        )  # fmt: skip
+    except (KeyError, ValueError, TypeError) as e:
+        raise _wrap("transaction-log", item, "id", e) from None
+
+
 # ---------------------------------------------------------------- order entry
 
 
 def intent_to_params(intent: OrderIntent) -> dict[str, Any]:
-    """place_order parameters for pybit (numbers as strings, one-way mode, TP/SL on last price)."""
+    """place_order parameters for pybit (numbers as strings, one-way mode, TP/SL on ``intent.stop_trigger``)."""
     params: dict[str, Any] = {"category": CATEGORY, "symbol": intent.symbol, "side": intent.side.value,
                               "orderType": intent.order_type.value, "qty": dstr(intent.qty)}  # fmt: skip
     if intent.order_type is OrderType.LIMIT:
@@ -464,10 +537,70 @@ def intent_to_params(intent: OrderIntent) -> dict[str, Any]:
     if intent.take_profit is not None or intent.stop_loss is not None:
         params["tpslMode"] = "Full"
     if intent.take_profit is not None:
-        params |= {"takeProfit": dstr(intent.take_profit), "tpTriggerBy": "LastPrice"}
+        params |= {"takeProfit": dstr(intent.take_profit), "tpTriggerBy": intent.stop_trigger.value}
     if intent.stop_loss is not None:
-        params |= {"stopLoss": dstr(intent.stop_loss), "slTriggerBy": "LastPrice"}
+        params |= {"stopLoss": dstr(intent.stop_loss), "slTriggerBy": intent.stop_trigger.value}
     return params
+
+
+def _trigger(params: dict[str, Any], name: str) -> TriggerBy | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    if raw == "IndexPrice":
+        raise CodecError(f"{name} IndexPrice is not supported by the emulator (LastPrice, MarkPrice)")
+    trigger = _TRIGGER_IN.get(raw) if isinstance(raw, str) else None
+    if trigger is None:
+        raise CodecError(f"{name} invalid: {raw!r}")
+    return trigger
+
+
+@dataclass(frozen=True, slots=True)
+class TradingStop:
+    """A /v5/position/trading-stop request (tpslMode Full): levels and their triggers, None = unchanged."""
+
+    symbol: str
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+    tp_trigger: TriggerBy | None = None
+    sl_trigger: TriggerBy | None = None
+
+
+def trading_stop_to_params(stop: TradingStop) -> dict[str, Any]:
+    """set_trading_stop parameters for pybit (one-way mode, whole-position TP/SL)."""
+    params: dict[str, Any] = {"category": CATEGORY, "symbol": stop.symbol, "positionIdx": 0, "tpslMode": "Full"}
+    if stop.take_profit is not None:
+        params["takeProfit"] = dstr(stop.take_profit)
+        if stop.tp_trigger is not None:
+            params["tpTriggerBy"] = stop.tp_trigger.value
+    if stop.stop_loss is not None:
+        params["stopLoss"] = dstr(stop.stop_loss)
+        if stop.sl_trigger is not None:
+            params["slTriggerBy"] = stop.sl_trigger.value
+    return params
+
+
+def params_to_trading_stop(params: dict[str, Any]) -> TradingStop:
+    """Validate trading-stop parameters (one-way, tpslMode Full) as the emulator serves them (CodecError)."""
+    if params.get("category") != CATEGORY:
+        raise CodecError(f"category only support linear, got {params.get('category')!r}")
+    if params.get("symbol") in (None, ""):
+        raise CodecError("Missing some parameters that must be filled in, symbol")
+    if str(params.get("positionIdx") or 0) != "0":
+        raise CodecError("position idx not match position mode")
+    if params.get("tpslMode") not in (None, "", "Full"):
+        raise CodecError("only tpslMode Full is supported by the emulator")
+    levels: dict[str, Decimal | None] = {}
+    for name in ("takeProfit", "stopLoss"):
+        raw = params.get(name)
+        value = dnum(raw, name) if raw not in (None, "") else None
+        if value is not None and value <= 0:
+            raise CodecError(f"cancelling {name} with '0' is not supported by the emulator")
+        levels[name] = value
+    if levels["takeProfit"] is None and levels["stopLoss"] is None:
+        raise CodecError("Missing some parameters that must be filled in, takeProfit or stopLoss")
+    return TradingStop(params["symbol"], levels["takeProfit"], levels["stopLoss"],
+                       _trigger(params, "tpTriggerBy"), _trigger(params, "slTriggerBy"))  # fmt: skip
 
 
 def _flag(value: Any, name: str) -> bool:
@@ -515,6 +648,10 @@ def params_to_intent(params: dict[str, Any]) -> OrderIntent:
     take_profit, stop_loss = dopt(params.get("takeProfit"), "takeProfit"), dopt(params.get("stopLoss"), "stopLoss")
     if reduce_only and (take_profit is not None or stop_loss is not None):
         raise CodecError("TP/SL are not allowed on a reduce-only order")
+    tp_by = _trigger(params, "tpTriggerBy") if take_profit is not None else None
+    sl_by = _trigger(params, "slTriggerBy") if stop_loss is not None else None
+    if tp_by is not None and sl_by is not None and tp_by is not sl_by:
+        raise CodecError("tpTriggerBy and slTriggerBy must be the same in the emulator")
     return OrderIntent(
         client_id=link,
         symbol=params["symbol"],
@@ -526,6 +663,7 @@ def params_to_intent(params: dict[str, Any]) -> OrderIntent:
         reduce_only=reduce_only,
         take_profit=take_profit,
         stop_loss=stop_loss,
+        stop_trigger=sl_by or tp_by or TriggerBy.LAST_PRICE,
     )
 
 

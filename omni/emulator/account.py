@@ -1,0 +1,238 @@
+"""One emulated Bybit account: its configuration and modes, and the bookkeeping around its MatchingEngine.
+
+Account-level settings Bybit keeps and the daemon sets or checks (none changes how the engine trades: positions
+are isolated margin, one-way, as ``omni.exchange.matching`` models them; the settings are recorded and served
+so tests can assert what a client did):
+- account type: ``unified`` (a UTA 2.0, ``unifiedMarginStatus`` 5) or ``classic`` (1; refuses the UTA-only
+  endpoints with 10028);
+- margin mode (``REGULAR_MARGIN`` = cross, Bybit's default, ``ISOLATED_MARGIN``, ``PORTFOLIO_MARGIN``), account
+  wide, changed only while the account has no position and no open order (else 3400045 with ``reasons``);
+- position mode per symbol with a USDT default (0 one-way, 3 hedge): the emulator trades one-way only, so in
+  hedge mode every order is refused (positionIdx 0: "position idx not match position mode"; 1/2: not
+  supported).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from omni.domain.instrument import ZERO, Instrument
+from omni.domain.orders import Fill, Order, StopKind
+from omni.emulator.ledger import Ledger
+from omni.exchange import rules
+from omni.exchange.matching import MatchingEngine
+from omni.venues import bybit_codec as codec
+
+Listener = Callable[[str, list[dict[str, Any]]], None]
+
+MARGIN_MODES = ("REGULAR_MARGIN", "ISOLATED_MARGIN", "PORTFOLIO_MARGIN")
+ACCOUNT_TYPES = ("unified", "classic")
+#: start-option names of the position modes and Bybit's ``mode`` numbers (switch-mode)
+POSITION_MODES = {"one-way": 0, "hedge": 3}
+#: account/info ``unifiedMarginStatus``: 5 = unified trading account 2.0, 1 = classic (docs/v5/enum)
+UNIFIED_STATUS = {"unified": 5, "classic": 1}
+UTA_ONLY = 10028
+UTA_ONLY_MSG = "The API can only be accessed by unified account users."
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    """One emulated account: its API key pair, USDT balance, fee rates and the modes it starts in."""
+
+    api_key: str
+    api_secret: str
+    balance: Decimal = Decimal(10_000)
+    taker_fee: Decimal = Decimal("0.00055")
+    maker_fee: Decimal = Decimal("0.0002")
+    slippage_bps: Decimal = ZERO
+    default_leverage: Decimal = Decimal(10)
+    #: REGULAR_MARGIN (cross, Bybit's default) | ISOLATED_MARGIN | PORTFOLIO_MARGIN
+    margin_mode: str = "REGULAR_MARGIN"
+    #: unified (UTA 2.0) | classic
+    account_type: str = "unified"
+    #: one-way | hedge: the USDT perpetuals' position mode
+    position_mode: str = "one-way"
+
+    def __post_init__(self) -> None:
+        if self.margin_mode not in MARGIN_MODES:
+            raise ValueError(f"margin_mode must be one of {', '.join(MARGIN_MODES)}, got {self.margin_mode!r}")
+        if self.account_type not in ACCOUNT_TYPES:
+            raise ValueError(f"account_type must be one of {', '.join(ACCOUNT_TYPES)}, got {self.account_type!r}")
+        if self.position_mode not in POSITION_MODES:
+            raise ValueError(f"position_mode must be one-way or hedge, got {self.position_mode!r}")
+
+
+class StateError(Exception):
+    """A Bybit business rejection: answer with retCode ``code``, retMsg ``message`` (and ``result``, if any)."""
+
+    def __init__(self, code: int, message: str, result: dict[str, Any] | None = None):
+        super().__init__(f"[{code}] {message}")
+        self.code = code
+        self.message = message
+        self.result = result
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    """An order as Bybit reports it: public ids plus the cumulative fields the engine does not keep."""
+
+    order: Order
+    engine_cid: str
+    cum_value: Decimal = ZERO
+    cum_fee: Decimal = ZERO
+    closed_pnl: Decimal = ZERO
+    updated_ts: int = 0
+    create_type: str = "CreateByUser"
+    cancel_type: str = "UNKNOWN"
+    reject_reason: str = "EC_NoError"
+    stop_order_type: str = ""
+
+    def item(self, ws: bool = False) -> dict[str, Any]:
+        o = self.order
+        extra = codec.OrderExtra(
+            self.cum_value / o.filled_qty if o.filled_qty else None, self.cum_value, self.cum_fee,
+            self.updated_ts, self.create_type, self.cancel_type, self.reject_reason, self.stop_order_type,
+            self.closed_pnl,
+        )  # fmt: skip
+        return codec.order_to_item(o, extra, ws=ws)
+
+
+class Account:
+    """One API key's account: a MatchingEngine plus Bybit's order/execution bookkeeping."""
+
+    def __init__(self, config: AccountConfig, instruments: dict[str, Instrument], uid: int = 1, now_ms: int = 0):
+        self.config = config
+        self.uid = uid
+        self.margin_mode = config.margin_mode
+        self.modes_updated_ms = now_ms
+        self.coin_position_mode = POSITION_MODES[config.position_mode]
+        self.symbol_position_mode: dict[str, int] = {}  # per-symbol settings, over the coin's
+        self.ledger = Ledger(uid, config.balance)
+        self.engine = MatchingEngine(
+            instruments, balance=config.balance, taker_fee=config.taker_fee, maker_fee=config.maker_fee,
+            slippage_bps=config.slippage_bps, default_leverage=config.default_leverage,
+        )  # fmt: skip
+        self.orders: dict[str, OrderRecord] = {}  # public orderId -> record, in creation order
+        self.by_link: dict[str, str] = {}
+        self.by_engine: dict[str, str] = {}  # engine order id -> public orderId (an amend re-places)
+        self.executions: list[tuple[Fill, dict[str, Any]]] = []
+        self.listeners: list[Listener] = []  # this account's private topics only
+        self.cum_realised: dict[str, Decimal] = {}
+        self.cur_realised: dict[str, Decimal] = {}
+        self.updated: dict[str, int] = {}
+        self.pos_seq: dict[str, int] = {}  # bumped on every position change, not on reads
+        self.fresh: set[str] = set()  # symbols that went flat: curRealisedPnl restarts on the next fill
+        self._seq = 0
+        self._cid = 0
+
+    def next_cid(self) -> str:
+        """A unique engine-side client id (the user's orderLinkId is kept on the record)."""
+        self._cid += 1
+        return f"emu{self._cid}"
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def find(self, order_id: str | None, link_id: str | None) -> OrderRecord | None:
+        oid = order_id or self.by_link.get(link_id or "")
+        rec = self.orders.get(oid) if oid else None
+        if rec is not None and link_id and rec.order.client_id != link_id:
+            return None
+        return rec
+
+    def position_item(self, symbol: str, ws: bool = False) -> dict[str, Any]:
+        eng = self.engine
+        return codec.position_to_item(
+            symbol, eng.position(symbol), inst=eng.instruments[symbol], mark=eng.mark_price(symbol),
+            leverage=eng.leverage(symbol), seq=self.pos_seq.get(symbol, 0),
+            cur_realised=self.cur_realised.get(symbol, ZERO), cum_realised=self.cum_realised.get(symbol, ZERO),
+            updated_ts=self.updated.get(symbol, 0), ws=ws,
+        )  # fmt: skip
+
+    def wallet_item(self) -> dict[str, Any]:
+        eng = self.engine
+        positions = eng.positions().values()
+        pim = sum((p.margin for p in positions), ZERO)
+        pmm = sum(
+            (rules.money(rules.maintenance_margin(p.value, eng.instruments[p.symbol].tier_for_value(p.value)))
+             for p in positions), ZERO,
+        )  # fmt: skip
+        avail = eng.available
+        return codec.wallet_to_account(
+            balance=eng.balance, available=avail, equity=eng.equity(), unrealised=eng.unrealised(), position_im=pim,
+            order_im=eng.balance - pim - avail, position_mm=pmm, cum_realised=sum(self.cum_realised.values(), ZERO),
+        )  # fmt: skip
+
+    def track(self, order: Order, ts: int, stop_kind: StopKind | None = None) -> OrderRecord:
+        """The record of an engine order, created for orders the engine made itself (TP/SL, liquidation)."""
+        oid = self.by_engine.get(order.order_id)
+        if oid is None:
+            oid = self.by_engine[order.order_id] = order.order_id
+            rec = self.orders[oid] = OrderRecord(order, order.client_id)
+            if stop_kind is not None:
+                rec.create_type, rec.stop_order_type = codec.CREATE_BY_STOP[stop_kind], stop_kind.value
+        rec = self.orders[oid]
+        rec.order = dataclasses.replace(
+            order, order_id=oid, client_id=rec.order.client_id, created_ts=rec.order.created_ts
+        )
+        rec.updated_ts = ts
+        return rec
+
+    # ------------------------------------------------------------ modes
+
+    @property
+    def unified(self) -> bool:
+        return self.config.account_type == "unified"
+
+    def info(self) -> dict[str, Any]:
+        """The /v5/account/info result."""
+        return {
+            "unifiedMarginStatus": UNIFIED_STATUS[self.config.account_type], "marginMode": self.margin_mode,
+            "isMasterTrader": False, "spotHedgingStatus": "OFF", "updatedTime": str(self.modes_updated_ms),
+            "dcpStatus": "OFF", "timeWindow": 0, "smpGroup": 0,
+        }  # fmt: skip
+
+    def set_margin_mode(self, mode: str, now_ms: int) -> None:
+        """Bybit's set-margin-mode: account wide, refused while anything is open (3400045 with ``reasons``)."""
+        if not self.unified:
+            raise StateError(UTA_ONLY, UTA_ONLY_MSG)
+        if mode not in MARGIN_MODES:
+            raise StateError(rules.PARAM_ERROR, f"params error: setMarginMode must be one of {', '.join(MARGIN_MODES)}")
+        checks = (
+            (bool(self.engine.positions()), "3400208",
+             "You have unclosed hedge mode or isolated mode USDT perpetual positions"),
+            (bool(self.engine.open_orders()), "3400054", "You have uncancelled USDT perpetual orders"),
+            (mode == "PORTFOLIO_MARGIN" and self.engine.equity() < 1000, "3400000",
+             "Equity needs to be equal to or greater than 1000 USDC"),
+        )  # fmt: skip
+        reasons = [{"reasonCode": code, "reasonMsg": msg} for failed, code, msg in checks if failed]
+        if reasons:
+            raise StateError(3400045, "Set margin mode failed", {"reasons": reasons})
+        self.margin_mode = mode
+        self.modes_updated_ms = now_ms
+
+    def position_mode(self, symbol: str) -> int:
+        """0 (one-way) or 3 (hedge) for ``symbol``: its own setting, else the coin's."""
+        return self.symbol_position_mode.get(symbol, self.coin_position_mode)
+
+    def switch_position_mode(self, mode: int, symbol: str | None) -> None:
+        """Bybit's switch-mode for one symbol, or (``symbol`` None) for every USDT perpetual."""
+        symbols = [symbol] if symbol is not None else list(self.engine.instruments)
+        unchanged = all(self.position_mode(s) == mode for s in symbols)
+        if unchanged and (symbol is not None or self.coin_position_mode == mode):
+            raise StateError(110025, "Position mode has not been modified.")
+        held = self.engine.positions()
+        if any(s in held for s in symbols):
+            raise StateError(110024, "You have an existing position, so the position mode cannot be switched.")
+        if any(o.symbol in symbols for o in self.engine.open_orders()):
+            raise StateError(110028, "You have existing open orders, so the position mode cannot be switched.")
+        if symbol is None:
+            self.coin_position_mode = mode
+            self.symbol_position_mode.clear()
+        else:
+            self.symbol_position_mode[symbol] = mode

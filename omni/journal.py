@@ -46,6 +46,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX fills_ts ON fills (ts);
     CREATE INDEX decisions_ts ON decisions (ts);
     """,
+    # v2: capital changes (deposits, top-ups, withdrawals from the exchange's transaction log; unexplained
+    # wallet differences as adjustments), each once by its id
+    """
+    CREATE TABLE transfers (
+        id TEXT PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL, amount TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -114,15 +121,36 @@ class Journal:
     # ------------------------------------------------------------ reads
 
     def ledger(self) -> dict[str, Decimal]:
-        """Sums over every fill: realised PnL, fees, funding (exact)."""
-        out = {"realised": Decimal(0), "fees": Decimal(0), "funding": Decimal(0)}
+        """Sums over every fill and transfer: realised PnL, fees, funding, deposits, withdrawals (positive) and
+        adjustments (exact). capital = capital_start + deposits - withdrawals + adjustments + realised - fees -
+        funding."""
+        zero = Decimal(0)
+        out = {
+            "realised": zero,
+            "fees": zero,
+            "funding": zero,
+            "deposits": zero,
+            "withdrawals": zero,
+            "adjustments": zero,
+        }
         for exec_type, fee, pnl in self.db.execute("SELECT exec_type, fee, realised_pnl FROM fills"):
             if exec_type == "Funding":
                 out["funding"] += Decimal(fee)
             else:
                 out["fees"] += Decimal(fee)
                 out["realised"] += Decimal(pnl)
+        for kind, amount in self.db.execute("SELECT kind, amount FROM transfers"):
+            a = Decimal(amount)
+            if kind == "Adjustment":
+                out["adjustments"] += a
+            elif a >= 0:
+                out["deposits"] += a
+            else:
+                out["withdrawals"] -= a
         return out
+
+    def transfer_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT id FROM transfers")}
 
     def execution_cursor(self, days: int = 8) -> tuple[set[str], int | None]:
         """What a live venue needs to book each execution once across restarts: the execIds journaled in the
@@ -170,4 +198,5 @@ _SQL = {
     "VALUES (?,?,?,?,?,?,?,?,?,?)",
     "risk": "INSERT INTO risk_events (ts, kind, detail) VALUES (?,?,?)",
     "equity": "INSERT OR REPLACE INTO equity VALUES (?,?,?)",
+    "transfer": "INSERT OR IGNORE INTO transfers (id, ts, kind, amount) VALUES (?,?,?,?)",
 }

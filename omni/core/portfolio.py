@@ -1,11 +1,22 @@
-"""Portfolio ledger built from venue events: the brief's six metrics, trades, drawdown. Exact decimals."""
+"""Portfolio ledger built from venue events: the brief's six metrics, trades, drawdown. Exact decimals.
+
+What counts as capital: ``capital == capital_start + deposits - withdrawals + adjustments + realised - fees -
+funding``, exactly. Deposits, top-ups and withdrawals are capital changes, not profit: they move the risk
+baselines (the day's starting equity, the peak) by their amount, so a top-up never hides a loss and a
+withdrawal never trips the daily-loss limit. An adjustment (a wallet difference no record explains) does not
+move them: an unexplained loss still counts against the limits.
+
+The risk baselines (the UTC day, its starting equity, the peak equity, the largest drawdown, trades today)
+are ``risk_state()``: the engine journals them and restores them on restart, so a crash or a redeploy never
+gives a fresh daily-loss allowance or forgets the peak.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from omni.domain.events import Event, FundingPaid, Liquidated, OrderFilled, PositionChanged
+from omni.domain.events import CapitalTransfer, Event, FundingPaid, Liquidated, OrderFilled, PositionChanged
 from omni.domain.instrument import ZERO
 from omni.domain.orders import Position, Side
 
@@ -40,6 +51,9 @@ class Portfolio:
     realised: Decimal = ZERO
     fees: Decimal = ZERO
     funding: Decimal = ZERO
+    deposits: Decimal = ZERO
+    withdrawals: Decimal = ZERO  # positive: money taken out
+    adjustments: Decimal = ZERO
     wins: int = 0
     losses: int = 0
     closed_net: Decimal = ZERO
@@ -62,8 +76,20 @@ class Portfolio:
 
     @property
     def capital(self) -> Decimal:
-        """Cash: capital_start + realised PnL - fees - funding."""
-        return self.capital_start + self.realised - self.fees - self.funding
+        """Cash: capital_start + deposits - withdrawals + adjustments + realised PnL - fees - funding."""
+        return (
+            self.capital_start
+            + self.deposits
+            - self.withdrawals
+            + self.adjustments
+            + self.realised
+            - self.fees
+            - self.funding
+        )
+
+    @property
+    def net_transfers(self) -> Decimal:
+        return self.deposits - self.withdrawals
 
     @property
     def active(self) -> int:
@@ -83,6 +109,10 @@ class Portfolio:
             self.fees += f.fee
             trade = self.open_trades.get(f.symbol)
             fee = f.fee
+            if trade is None and f.closed_qty > 0:
+                # closes a position this ledger did not see open (adopted at a restart, or opened while a
+                # private stream was down): the trade is on the position's side and was counted when it opened
+                trade = self.adopt(f.symbol, f.side.opposite, f.ts)
             if trade is None:
                 trade = self._open(f.symbol, f.side, f.ts)
                 trade.client_id = f.client_id
@@ -103,13 +133,39 @@ class Portfolio:
             if trade is not None:
                 trade.funding += event.fill.fee
         elif kind is Liquidated:
-            self.roll_day(event.fill.ts)
-            self.realised += event.fill.realised_pnl
-            trade = self.open_trades.get(event.fill.symbol)
-            if trade is not None:
-                trade.realised += event.fill.realised_pnl
-                trade.exit_reason = "Liquidation"
+            f = event.fill
+            self.roll_day(f.ts)
+            self.realised += f.realised_pnl
+            self.fees += f.fee  # Bybit charges a liquidation fee on the execution; the sim's is zero
+            trade = self.open_trades.get(f.symbol) or self.adopt(f.symbol, f.side.opposite, f.ts)
+            trade.realised += f.realised_pnl
+            trade.fees += f.fee
+            trade.exit_reason = "Liquidation"
+        elif kind is CapitalTransfer:
+            self.transfer(event.amount, event.kind)
         return None
+
+    def transfer(self, amount: Decimal, kind: str = "") -> None:
+        """Book money moved in or out (a capital change, not profit): the baselines move with it. An
+        ``Adjustment`` (an unexplained wallet difference) is booked without moving them."""
+        if kind == "Adjustment":
+            self.adjustments += amount
+            return
+        if amount >= 0:
+            self.deposits += amount
+        else:
+            self.withdrawals -= amount
+        self.peak_equity += amount
+        self.day_start_equity += amount
+
+    def adopt(self, symbol: str, side: Side, ts: int) -> Trade:
+        """A position opened before this ledger saw it (a restart adopted it): its trade, on the position's
+        side, not counted again in the day's or the run's trades."""
+        trade = self.open_trades.get(symbol)
+        if trade is None or trade.side is not side:
+            trade = Trade(symbol, side, ts, exit_reason="")
+            self.open_trades[symbol] = trade
+        return trade
 
     def _open(self, symbol: str, side: Side, ts: int) -> Trade:
         trade = Trade(symbol, side, ts, fees=self._carry_fee.pop(symbol, ZERO))
@@ -162,6 +218,30 @@ class Portfolio:
         self.day_start_equity = self.capital if equity is None else equity
         return True
 
+    def risk_state(self) -> dict[str, str | int]:
+        """The baselines the risk limits are measured from, for the journal (exact decimals as strings)."""
+        return {
+            "day": self.day,
+            "day_start_equity": str(self.day_start_equity),
+            "peak_equity": str(self.peak_equity),
+            "max_drawdown": str(self.max_drawdown),
+            "trades_today": self.trades_today,
+        }
+
+    def restore_risk_state(self, state: dict[str, object]) -> bool:
+        """Take back the baselines a previous run journaled: the peak and the largest drawdown always; the day's
+        starting equity and trade count when the journaled day is not over (a later day starts afresh at its
+        first event). Returns True when the day itself was restored."""
+        self.peak_equity = max(self.peak_equity, Decimal(str(state["peak_equity"])))
+        self.max_drawdown = max(self.max_drawdown, Decimal(str(state["max_drawdown"])))
+        day = int(str(state["day"]))
+        if day < self.day:
+            return False
+        self.day = day
+        self.day_start_equity = Decimal(str(state["day_start_equity"]))
+        self.trades_today = int(str(state["trades_today"]))
+        return True
+
     def observe_equity(self, equity: Decimal) -> None:
         """Track peak equity and the largest drawdown from it."""
         if equity > self.peak_equity:
@@ -183,7 +263,9 @@ class Portfolio:
         n = self.closed_count
         return {
             "capital": self.capital,
-            "total_profit": self.capital - self.capital_start,
+            # profit is what trading did: deposits and withdrawals are not profit (an adjustment is booked as
+            # one: money the wallet gained or lost that no record explains)
+            "total_profit": self.capital - self.capital_start - self.net_transfers,
             "trades_today": self.trades_today,
             "active_trades": self.active,
             "avg_profit_per_trade": (self.closed_net / n).quantize(Decimal("0.00000001")) if n else ZERO,
@@ -193,6 +275,8 @@ class Portfolio:
             "losses": self.losses,
             "fees_paid": self.fees,
             "funding_paid": self.funding,
+            "deposits": self.deposits,
+            "withdrawals": self.withdrawals,
             "max_drawdown": self.max_drawdown,
             "largest_loss": self.largest_loss,
         }

@@ -19,15 +19,24 @@ _TOKEN = object()
 
 
 class Approved:
-    """An order the risk guard let through. Only ``RiskGuard`` can construct one."""
+    """An order the risk guard let through. Only ``RiskGuard`` can construct one, and nothing can change it
+    afterwards: the intent it carries is the order that was checked (``OrderIntent`` is frozen too)."""
 
     __slots__ = ("intent", "max_loss")
+    intent: OrderIntent
+    max_loss: Decimal
 
     def __init__(self, intent: OrderIntent, max_loss: Decimal, _token: object = None):
         if _token is not _TOKEN:
             raise TypeError("Approved orders come from RiskGuard.check(), not from direct construction")
-        self.intent = intent
-        self.max_loss = max_loss
+        object.__setattr__(self, "intent", intent)
+        object.__setattr__(self, "max_loss", max_loss)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"an Approved order is immutable: cannot set {name!r} after the risk guard approved it")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"an Approved order is immutable: cannot delete {name!r}")
 
     def __repr__(self) -> str:
         return f"Approved({self.intent.client_id} {self.intent.symbol} {self.intent.side.value} {self.intent.qty})"

@@ -102,6 +102,10 @@ def size(
             "fees_exceed_target_move",
             f"move to TP {abs(tp - e)} nets {net_unit:.8f}/unit after fees, slippage and funding",
         )
+    if (tp_fill <= e_fill or sl >= e_fill) if long else (tp_fill >= e_fill or sl <= e_fill):
+        # the expected fill (slippage, tick rounding) reaches a level: only funding income would make it pay,
+        # and the risk guard refuses a take-profit that is not beyond the fill
+        return NoFit("fees_exceed_target_move", f"stop {sl} / target {tp} not beyond the expected fill {e_fill}")
     loss_unit = (e_fill - sl_fill) * sign + fee * (e_fill + sl_fill) + max(funding_unit, ZERO)
     step = inst.qty_step
     # two 1e-8 of headroom: the venue rounds each leg's fee on its own

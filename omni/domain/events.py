@@ -72,6 +72,18 @@ class WalletChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class CapitalTransfer:
+    """Money moved into (``amount`` > 0: a deposit, a testnet top-up, a transfer in) or out of (< 0) the trading
+    account, or (``kind`` "Adjustment") a difference between the wallet and the journal that no record explains.
+    Capital, not profit: deposits and withdrawals move the risk baselines; an adjustment does not."""
+
+    transfer_id: str
+    amount: Decimal
+    kind: str  # "TRANSFER_IN", "TRANSFER_OUT", "Adjustment", ...
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
 class StopRejected:
     """A TP/SL could not be set on a position (the position may now be unprotected)."""
 
@@ -92,4 +104,5 @@ Event = (
     | PositionChanged
     | WalletChanged
     | StopRejected
+    | CapitalTransfer
 )

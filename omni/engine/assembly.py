@@ -19,7 +19,7 @@ from omni.core.portfolio import Portfolio
 from omni.core.risk import Limits, RiskGuard
 from omni.core.scanner import AssetScanner, ScannerParams
 from omni.core.sizer import SizerParams
-from omni.domain.events import FundingPaid, Liquidated, OrderFilled
+from omni.domain.events import CapitalTransfer, FundingPaid, Liquidated, OrderFilled
 from omni.domain.instrument import ZERO, Instrument
 from omni.domain.market import parse_timeframe
 from omni.domain.orders import Position, Side
@@ -123,11 +123,14 @@ def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, reset_ki
         source, matching, clock, speed=speed, warmup_ms=warmup, resume_after_ts=resume["market_ts"] if resume else None
     )
     capital = Decimal(resume["capital_start"]) if resume else cfg.capital_usdt
-    asm = _core(cfg, log, venue, instruments, info, source, latch, kill_switch, capital, warmup, duration_s)
+    asm = _core(
+        cfg, log, venue, instruments, info, source, latch, kill_switch, capital, warmup, duration_s, resume=resume
+    )
     if resume:
         p = asm.portfolio
-        p.realised, p.fees, p.funding = resume["realised"], resume["fees"], resume["funding"]
         p.positions.update(matching.positions())
+        for symbol, pos in p.positions.items():
+            p.adopt(symbol, pos.side, pos.opened_ts)
         asm.trader.resume_after_ts = resume["market_ts"]
         log.warning(
             "sim_resumed",
@@ -170,7 +173,15 @@ def _sim_resume(cfg: Config, log: Any, matching: MatchingEngine) -> dict[str, An
         ]
     finally:
         journal.close()
-    balance = start + sums["realised"] - sums["fees"] - sums["funding"]
+    balance = (
+        start
+        + sums["deposits"]
+        - sums["withdrawals"]
+        + sums["adjustments"]
+        + sums["realised"]
+        - sums["fees"]
+        - sums["funding"]
+    )
     matching.restore(balance, positions)
     return {"market_ts": int(market_ts), "capital_start": start, **sums}
 
@@ -229,12 +240,53 @@ async def assemble_bybit(
     latch, kill_switch = _latch(cfg, log, reset_kill_switch)
     await venue.connect()
     info = {"source": venue.name, "url": venue.rest_url, "symbols": len(venue.feed.symbols)}
-    # the wallet already holds the executions made while the daemon was down; this run books them (they are
-    # waiting in the stream), so the run's starting capital is the wallet before them
+    # the wallet already holds the executions and transfers made while the daemon was down; this run books them
+    # (they are waiting in the stream), so the ledger must explain the wallet before them
     capital = venue.balance() - booked_net(venue.pending_events())
-    asm = _core(cfg, log, venue, venue.instruments, info, None, latch, kill_switch, capital, 0, duration_s)
+    restore = _bybit_ledger(cfg, log, venue.name, capital)
+    start = restore["capital_start"] if restore else capital
+    asm = _core(
+        cfg, log, venue, venue.instruments, info, None, latch, kill_switch, start, 0, duration_s, resume=restore
+    )
+    if restore and restore["unexplained"]:
+        # the wallet and the journal disagree (executions older than the exchange keeps, a journal lost in part):
+        # booked as an adjustment so the identity holds, without moving the risk baselines
+        asm.trader.pending_adjustment = restore["unexplained"]
     asm.trader.resume_after_ts = venue.live_from_ms + 60_000  # the first live minute's close
     return asm
+
+
+def _bybit_ledger(cfg: Config, log: Any, venue_name: str, capital: Decimal) -> dict[str, Any] | None:
+    """A restart of a Bybit run: the first start's capital and the journal's sums. None for a new journal (or one
+    that belongs to another venue: that run's figures say nothing about this account)."""
+    path = cfg.engine.journal_path
+    if not path.exists():
+        return None
+    journal = Journal(path)
+    try:
+        start, venue = journal.meta("capital_start"), journal.meta("venue")
+        if start is None:
+            return None
+        if venue != venue_name:
+            log.warning("journal_other_venue", journal=str(path), journal_venue=venue, venue=venue_name)
+            return None
+        sums = journal.ledger()
+    finally:
+        journal.close()
+    start = Decimal(start)
+    explained = (
+        start
+        + sums["deposits"]
+        - sums["withdrawals"]
+        + sums["adjustments"]
+        + sums["realised"]
+        - sums["fees"]
+        - sums["funding"]
+    )
+    unexplained = capital - explained
+    if unexplained:
+        log.warning("capital_unexplained", wallet=capital, journal=explained, difference=unexplained)
+    return {"capital_start": start, "unexplained": unexplained, **sums}
 
 
 def booked_net(events: list[Any]) -> Decimal:
@@ -242,9 +294,11 @@ def booked_net(events: list[Any]) -> Decimal:
     net = ZERO
     for ev in events:
         if isinstance(ev, OrderFilled | Liquidated):
-            net += ev.fill.realised_pnl - (ev.fill.fee if isinstance(ev, OrderFilled) else ZERO)
+            net += ev.fill.realised_pnl - ev.fill.fee
         elif isinstance(ev, FundingPaid):
             net -= ev.fill.fee
+        elif isinstance(ev, CapitalTransfer):
+            net += ev.amount
     return net
 
 
@@ -260,10 +314,16 @@ def _core(
     capital: Decimal,
     warmup: int,
     duration_s: float | None,
+    resume: dict[str, Any] | None = None,
 ) -> Assembly:
-    """Everything above the venue: ledger, guard, pipeline, executor, telemetry, trader."""
+    """Everything above the venue: ledger, guard, pipeline, executor, telemetry, trader. ``resume`` (a restart of
+    the same account) holds the journal's sums; the risk baselines journaled by that run are restored too."""
     slippage_bps = cfg.sim.slippage_bps
     portfolio = Portfolio(capital)
+    if resume:
+        for name in ("realised", "fees", "funding", "deposits", "withdrawals", "adjustments"):
+            setattr(portfolio, name, resume[name])
+        portfolio.peak_equity = portfolio.day_start_equity = portfolio.capital
     r = cfg.risk
     slip = slippage_bps / Decimal(10_000)
     limits = Limits(
@@ -334,6 +394,16 @@ def _core(
         pipeline.entries_enabled = False
     journal = Journal(cfg.engine.journal_path)
     known = {r["symbol"] for r in journal.rows("SELECT symbol FROM positions WHERE size != '0'")}
+    risk_state = journal.meta("risk_state") if resume else None
+    if risk_state and risk_state.get("venue") == venue.name:
+        same_day = portfolio.restore_risk_state(risk_state)
+        log.warning(
+            "risk_state_restored",
+            peak_equity=portfolio.peak_equity,
+            day_start_equity=portfolio.day_start_equity if same_day else None,
+            trades_today=portfolio.trades_today if same_day else None,
+            journaled_day=risk_state.get("day"),
+        )
     writer = JournalWriter(journal, log, clock=venue.now_ms)
     first_run = journal.meta("capital_start") is None
     writer.add(

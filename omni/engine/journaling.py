@@ -14,6 +14,7 @@ from typing import Any
 
 from omni.core.pipeline import Decision
 from omni.domain.events import (
+    CapitalTransfer,
     Event,
     FundingPaid,
     Liquidated,
@@ -66,6 +67,8 @@ def event_records(ev: Event) -> list[Record]:
         return out
     if kind is FundingPaid or kind is Liquidated:
         return [fill_record(ev.fill)]  # type: ignore[union-attr]
+    if kind is CapitalTransfer:
+        return [("transfer", (ev.transfer_id, ev.ts, ev.kind, str(ev.amount)))]  # type: ignore[union-attr]
     if kind is OrderAccepted:
         o = ev.order  # type: ignore[union-attr]
         return [("order_status", (o.order_id, "New", None, ev.ts, o.client_id))] if o.client_id else []  # type: ignore[union-attr]

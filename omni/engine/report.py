@@ -131,12 +131,14 @@ def write_report(journal: Journal, out: Path) -> Path:
         s["trades"] += 1
         s["wins"] += t["net"] > 0
         s["net"] += t["net"]
-    capital = start + ledger["realised"] - ledger["fees"] - ledger["funding"]
+    transfers = ledger["deposits"] - ledger["withdrawals"]
+    capital = start + transfers + ledger["adjustments"] + ledger["realised"] - ledger["fees"] - ledger["funding"]
     wins = sum(1 for t in trades if t["net"] > 0)
     lines = [
         f"# OMNI report ({journal.meta('venue')}, journal {journal.path})",
         "",
-        f"- capital {start} -> {capital} USDT (total profit {capital - start})",
+        f"- capital {start} -> {capital} USDT (total profit {capital - start - transfers}; deposits "
+        f"{ledger['deposits']}, withdrawals {ledger['withdrawals']})",
         f"- trades closed: {len(trades)}; wins {wins}; success rate "
         f"{(wins / len(trades)) if trades else 0:.3f}; average net per trade "
         f"{(sum((t['net'] for t in trades), ZERO) / len(trades)) if trades else ZERO:.6f} USDT",

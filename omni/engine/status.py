@@ -15,16 +15,13 @@ def status(journal: Journal, kill_switch_latch: str | None) -> dict[str, Any]:
     """The brief's six metrics, pace, open positions with SL/TP/liquidation, kill-switch state."""
     summary = journal.meta("summary") or {}
     start = Decimal(journal.meta("capital_start", "0") or "0")
-    sums = {"realised": Decimal(0), "fees": Decimal(0), "funding": Decimal(0)}
-    last_ts = 0
-    for r in journal.rows("SELECT exec_type, fee, realised_pnl, ts FROM fills"):
-        last_ts = max(last_ts, r["ts"])
-        if r["exec_type"] == "Funding":
-            sums["funding"] += Decimal(r["fee"])
-        else:
-            sums["fees"] += Decimal(r["fee"])
-            sums["realised"] += Decimal(r["realised_pnl"])
-    capital = start + sums["realised"] - sums["fees"] - sums["funding"]
+    sums = journal.ledger()
+    last = journal.rows("SELECT MAX(ts) AS ts FROM fills")
+    last_ts = (last[0]["ts"] if last else None) or 0
+    transfers = sums["deposits"] - sums["withdrawals"]
+    capital = (
+        start + transfers + sums["adjustments"] + sums["realised"] - sums["fees"] - sums["funding"]
+    )
     positions = [
         dict(r)
         for r in journal.rows(
@@ -42,7 +39,9 @@ def status(journal: Journal, kill_switch_latch: str | None) -> dict[str, Any]:
         "venue": journal.meta("venue"),
         "capital_start": str(start),
         "capital": str(capital),
-        "total_profit": str(capital - start),
+        "total_profit": str(capital - start - transfers),
+        "deposits": str(sums["deposits"]),
+        "withdrawals": str(sums["withdrawals"]),
         "trades_today": entries_today[0]["n"] if entries_today else 0,
         "active_trades": len(positions),
         "avg_profit_per_trade": summary.get("avg_profit_per_trade"),
@@ -61,7 +60,8 @@ def markdown(s: dict[str, Any]) -> str:
     lines = [
         f"# OMNI status ({s['venue']}, journal {s['journal']})",
         "",
-        f"- capital: {s['capital']} USDT (start {s['capital_start']}); total profit {s['total_profit']} USDT",
+        f"- capital: {s['capital']} USDT (start {s['capital_start']}, deposits {s['deposits']}, withdrawals "
+        f"{s['withdrawals']}); total profit {s['total_profit']} USDT",
         f"- trades today: {s['trades_today']}; active trades: {s['active_trades']}",
         f"- average profit per trade: {s['avg_profit_per_trade']}; success rate: {s['success_rate']}",
         f"- fees paid: {s['fees_paid']} USDT; funding paid: {s['funding_paid']} USDT",

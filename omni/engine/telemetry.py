@@ -235,8 +235,12 @@ class Telemetry:
             "capital_start": capital_start,
             "capital": capital,
             "equity": equity,
-            "total_profit": capital - capital_start,
+            # trading's profit: money moved in or out of the account is capital, not profit
+            "total_profit": capital - capital_start - self.portfolio.net_transfers,
             "realised_pnl": self.portfolio.realised,
+            "deposits": m["deposits"],
+            "withdrawals": m["withdrawals"],
+            "adjustments": self.portfolio.adjustments,
             "trades_total": m["trades_total"],
             "trades_closed": closed,
             "trades_today": m["trades_today"],

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 from typing import Any
 
 from omni.core.pipeline import DecisionPipeline
 from omni.core.portfolio import Portfolio
 from omni.core.risk import RiskGuard
 from omni.domain.events import (
+    CapitalTransfer,
     Event,
     Liquidated,
     OrderCancelled,
@@ -59,6 +61,8 @@ class Trader:
         self.market_ts = 0  # the newest batch time seen
         self.finished = False  # the market ended (data exhausted or --duration reached)
         self.kill_pending = False
+        self.pending_adjustment: Decimal | None = None  # a wallet difference the journal cannot explain (restart)
+        self._risk_key: tuple[object, ...] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume the venue stream until it ends, ``stop`` is set or the duration is reached. Safe to call
@@ -69,6 +73,10 @@ class Trader:
         portfolio = self.portfolio
         if self._started:
             await self.reconcile()
+        if self.pending_adjustment:
+            now = self.venue.now_ms()
+            amount, self.pending_adjustment = self.pending_adjustment, None
+            await self.apply([CapitalTransfer(f"adjustment-{now}", amount, "Adjustment", now)])
         async for batch, events in self.venue.stream(stop):
             if not self._started:
                 self._started = True
@@ -76,11 +84,13 @@ class Trader:
                 if self.duration_ms is not None:  # market time from the open of the first bar
                     self.end_ts = batch.ts - 60_000 + self.duration_ms
                 portfolio.roll_day(batch.ts, equity())
+                self.persist_risk()
                 if self.warmup_ms or self.resume_after_ts:
                     self._warm_until = max(batch.ts + self.warmup_ms, self.resume_after_ts or 0)
                     self.pipeline.entries_enabled = False
             if batch.ts // 86_400_000 > portfolio.day:  # before this batch's fills are booked
                 portfolio.roll_day(batch.ts, equity())
+                self.persist_risk()
             if events:
                 await self.apply(events)
             elif portfolio.positions:
@@ -175,6 +185,20 @@ class Trader:
         if reason is not None:
             self.log.error("kill_switch", reason=reason, equity=equity)
             self.kill_pending = True
+        self.persist_risk()
+
+    def persist_risk(self) -> None:
+        """Journal the risk baselines when they change (day, its starting equity, peak, drawdown, trades today):
+        a restart restores them, so a crash never resets the daily loss or the drawdown from peak."""
+        if self.journal is None:
+            return
+        state = self.portfolio.risk_state()
+        key = tuple(state.values())
+        if key == self._risk_key:
+            return
+        self._risk_key = key
+        state["venue"] = self.venue.name
+        self.journal.add([("meta", ("risk_state", json.dumps(state)))])
 
     async def trip(self) -> None:
         """Kill switch: no new entries, cancel everything, close every position; the latch is persisted."""

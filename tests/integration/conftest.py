@@ -66,9 +66,13 @@ def run_omni(args: list[str], tmp_path: Path, timeout: float = 120, **env: str) 
 
 
 def assert_accounting_identity(summary: dict) -> None:
-    """capital == capital_start + realised PnL - fees - funding, exactly."""
-    d = {k: Decimal(summary[k]) for k in ("capital", "capital_start", "realised_pnl", "fees_paid", "funding_paid")}
-    assert d["capital"] == d["capital_start"] + d["realised_pnl"] - d["fees_paid"] - d["funding_paid"], d
+    """capital == capital_start + deposits - withdrawals + adjustments + realised PnL - fees - funding, exactly
+    (``capital`` is the venue's wallet; the rest is the ledger's)."""
+    keys = ("capital", "capital_start", "realised_pnl", "fees_paid", "funding_paid")
+    d = {k: Decimal(summary[k]) for k in keys}
+    moved = {k: Decimal(summary.get(k, "0")) for k in ("deposits", "withdrawals", "adjustments")}
+    ledger = d["capital_start"] + moved["deposits"] - moved["withdrawals"] + moved["adjustments"]
+    assert d["capital"] == ledger + d["realised_pnl"] - d["fees_paid"] - d["funding_paid"], (d, moved)
 
 
 def assert_run_invariants(run: Run, max_concurrent: int) -> None:

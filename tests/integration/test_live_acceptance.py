@@ -496,11 +496,6 @@ SCENARIOS = ("scale_3tf", "scale_1m", "warmup_sigint", "chaos", "restart")
 #: private gap (the cursor moved on socket pushes), the shutdown meeting an already-closed position, stale position
 #: pushes re-opening closed positions in the ledger, and an entry whose position was never reported keeping its
 #: slot for good; the reason texts are in the git history of this file.
-RESTART_TOTALS = (
-    "issue 10: a restarted Bybit run's capital_start is its own (the wallet at reconnect minus the executions "
-    "made while down, so the run's identity holds), not the journal's first-run capital_start; restoring the "
-    "journal's totals and baselines across restarts is issue 10's work"
-)
 KNOWN: dict[tuple[str, str], str] = {}  # (check, scenario) -> why it is expected to fail; none left
 
 
@@ -816,7 +811,6 @@ def test_restart_after_sigkill_with_an_open_position_resumes_on_the_same_journal
     assert restart.figures["executions_while_down"] > 0, "nothing filled while the daemon was down: not this test"
 
 
-@pytest.mark.xfail(strict=False, reason=RESTART_TOTALS)
 def test_restart_keeps_the_first_runs_capital_start(restart):
     meta = restart.extra["meta"]
     assert meta, "no capital_start in the journal of the first run"

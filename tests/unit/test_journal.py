@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from decimal import Decimal as D
 
 import pytest
 
@@ -11,10 +12,10 @@ from omni.journal import MIGRATIONS, Journal, JournalError
 
 def test_new_journal_is_created_at_the_latest_schema_in_wal_mode(tmp_path):
     j = Journal(tmp_path / "j.sqlite")
-    assert j.schema_version == len(MIGRATIONS) == 1
+    assert j.schema_version == len(MIGRATIONS) == 2
     assert j.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in j.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"orders", "fills", "positions", "decisions", "risk_events", "equity", "meta"} <= tables
+    assert {"orders", "fills", "positions", "decisions", "risk_events", "equity", "meta", "transfers"} <= tables
 
 
 def test_reopening_does_not_migrate_twice_and_keeps_data(tmp_path):
@@ -22,7 +23,7 @@ def test_reopening_does_not_migrate_twice_and_keeps_data(tmp_path):
     j.set_meta("capital_start", "12.00000001")
     j.close()
     j2 = Journal(tmp_path / "j.sqlite")
-    assert j2.schema_version == 1 and j2.meta("capital_start") == "12.00000001"
+    assert j2.schema_version == len(MIGRATIONS) and j2.meta("capital_start") == "12.00000001"
 
 
 def test_money_is_stored_exactly_as_text(tmp_path):
@@ -92,3 +93,36 @@ def test_a_failed_write_raises_and_loses_nothing_in_the_writer(tmp_path):
 def test_read_only_open_of_a_missing_journal_is_a_clear_error(tmp_path):
     with pytest.raises(JournalError, match="does not exist"):
         Journal(tmp_path / "missing.sqlite", read_only=True)
+
+
+def test_a_v1_journal_is_upgraded_to_v2_keeping_its_data_and_transfers_join_the_ledger(tmp_path):
+    # Arrange: a journal written by the v1 schema
+    path = tmp_path / "j.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])
+    db.execute("INSERT INTO meta VALUES ('capital_start', '\"100\"')")
+    db.execute(
+        "INSERT INTO fills VALUES ('e1','o1','c1','BTCUSDT','Buy','0.001','20000','0.011','0.00055',0,'Trade',"
+        "'-1.5','0.001',NULL,1)"
+    )
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+
+    # Act
+    j = Journal(path)
+    j.write(
+        [
+            ("transfer", ("t1", 2, "TRANSFER_IN", "50")),
+            ("transfer", ("t1", 2, "TRANSFER_IN", "50")),  # the same id twice: booked once
+            ("transfer", ("t2", 3, "TRANSFER_OUT", "-20.5")),
+            ("transfer", ("adj", 4, "Adjustment", "-0.25")),
+        ]
+    )
+
+    # Assert
+    assert j.schema_version == 2 and j.meta("capital_start") == "100"
+    sums = j.ledger()
+    assert sums["realised"] == D("-1.5") and sums["fees"] == D("0.011")
+    assert (sums["deposits"], sums["withdrawals"], sums["adjustments"]) == (D(50), D("20.5"), D("-0.25"))
+    assert j.transfer_ids() == {"t1", "t2", "adj"}

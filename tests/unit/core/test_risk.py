@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from decimal import Decimal as D
 
 import pytest
@@ -221,6 +222,21 @@ def test_approved_cannot_be_constructed_directly():
         Approved(entry(), D(0))
     with pytest.raises(TypeError):
         Approved(entry(), D(0), object())
+
+
+def test_an_approved_order_cannot_be_swapped_or_changed_after_approval():
+    approved = check(RiskGuard(limits()), entry())
+    assert isinstance(approved, Approved)
+    bigger = dataclasses.replace(approved.intent, qty=D("50"))
+    with pytest.raises(AttributeError, match="immutable"):
+        approved.intent = bigger
+    with pytest.raises(AttributeError, match="immutable"):
+        approved.max_loss = D(0)
+    with pytest.raises(AttributeError, match="immutable"):
+        del approved.intent
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        approved.intent.qty = D("50")  # type: ignore[misc]
+    assert approved.intent.qty == entry().qty
 
 
 class _RecordingVenue:

@@ -250,6 +250,18 @@ def test_target_move_smaller_than_fees_is_fees_exceed_target_move():
     assert no_fit(size_btc(tp=10.0)) == "fees_exceed_target_move"
 
 
+def test_a_target_at_the_entry_fill_that_only_funding_income_pays_is_no_fit():
+    # Arrange: no fees; a short at 1 000 (tick 0.0001) fills at 999.5 (slippage 0.05 %); its TP 0.5 below is 999.5,
+    # which fills at 999.99975 -> 999.9998, above the entry fill; a received funding of 0.032 % over 2.5
+    # settlements (0.80 per unit) would still make the trade "net" positive
+    inst = Instrument("RNDUSDT", D("0.0001"), D("0.001"), D("0.001"), D(10**9), D(10), default_tiers(D(10), D(500), 1))
+    p = params(taker_fee=D(0), slippage=D("0.0005"), min_profit=D("0.05"), max_loss_per_trade=D(1))
+    # Act
+    s = sizer.size(inst, Side.SELL, 1000.0, 0.5, 0.5, D("16.74"), p, "c1", 0.00032195, 2.5)
+    # Assert: the risk guard refuses a take-profit that is not beyond the fill; the sizer never offers one
+    assert no_fit(s) == "fees_exceed_target_move"
+
+
 def test_target_move_eaten_by_the_entry_slippage_is_fees_exceed_target_move():
     # Arrange: no fees; TP 30 above 20 000 fills at 20 030 x 0.9995 = 20 019.985 -> 20 019.9
     p = params(taker_fee=D(0), min_profit=D("0.05"))
@@ -526,13 +538,14 @@ def test_a_min_profit_the_venue_would_miss_by_its_fee_rounding_is_sized_one_step
 
 def test_a_target_with_no_move_left_after_rounding_is_a_no_fit_not_an_exception():
     # Arrange: tick 0.5; a short at 1 000 fills at 999.9 -> 999.5, its TP 999.0 at 999.0999 -> 999.5: no move.
-    # A received rate of 1e-278 nets ~6e-276 per unit, so 0.01 USDT needs ~1.6e273 units, over the 1e9 max qty.
+    # A received rate of 1e-278 nets ~6e-276 per unit: only funding income would pay, and a take-profit that is
+    # not beyond the entry fill is refused by the risk guard, so it is no fit before any quantity is computed.
     inst = Instrument("RNDUSDT", D("0.5"), D("0.001"), D("0.001"), D(10**9), D(10), default_tiers(D(10), D(500), 1))
     p = params(min_profit=D("0.01"), max_loss_per_trade=D("0.01"), taker_fee=D(0), slippage=D("0.0001"))
     # Act
     s = sizer.size(inst, Side.SELL, 1000.0, 0.5, 1.0, D("0.5"), p, "c1", 1e-278, 0.0625)
     # Assert
-    assert no_fit(s) == "qty_over_max"
+    assert no_fit(s) == "fees_exceed_target_move"
 
 
 def test_a_short_budget_that_covers_the_entry_fee_only_at_the_fill_is_not_sized_at_1x():

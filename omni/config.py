@@ -218,6 +218,13 @@ class EngineConfig(_Model):
         300.0, gt=0, le=86400, allow_inf_nan=False, description="A task healthy this long gets its restarts back."
     )
     restart_backoff_s: float = Field(0.5, gt=0, le=60, allow_inf_nan=False, description="Doubles, seconds.")
+    flatten_retry_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="After a kill-switch flatten left positions or orders open, retry it this often (seconds).",
+    )
     shutdown_timeout_s: float = Field(4.0, ge=0.1, le=30, allow_inf_nan=False, description="Seconds.")
     state_dir: Path = Field(
         Path("omni-state"), validate_default=True, description="Latched state (kill switch); relative to the cwd."

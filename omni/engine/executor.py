@@ -3,10 +3,17 @@
 It takes ``Approved`` orders only (made by the risk guard), sets leverage first when asked, and keeps the
 promise that every position has a stop-loss resting on the exchange: a position seen without one gets the
 planned stop, and if the venue refuses that stop the position is closed at market at once.
+
+``flatten`` (kill switch, shutdown) keeps going whatever fails: cancel-all repeated until the venue lists no
+open order (Bybit cancels at most 500 per call), reduce-only market (IOC) closes with deterministic
+orderLinkIds (110017, "reduce-only rule not satisfied", means already flat), a re-check after the venue settled,
+up to ``attempts`` rounds; then ``flatten_incomplete`` is logged at error level and the caller retries later.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +21,7 @@ from omni.core.pipeline import ClientIds
 from omni.core.portfolio import Portfolio
 from omni.core.risk import Approved, RiskGuard
 from omni.domain.events import Event, OrderRejected, StopRejected
-from omni.domain.orders import OrderIntent, Position, Side
+from omni.domain.orders import Order, OrderIntent, Position, Side
 from omni.engine.journaling import JournalWriter
 from omni.exchange import rules
 from omni.venues.base import Venue
@@ -39,6 +46,9 @@ class Executor:
         self.planned_stop: dict[str, Decimal] = {}
         self._leverage: dict[str, Decimal] = {}  # last leverage the venue accepted, per symbol
         self.journal: JournalWriter | None = None
+        self.flattens = 0  # flatten rounds started this run: part of their closes' deterministic link ids
+        self.cancel_rounds = 5
+        self.cancel_pause_s = 0.2  # Bybit's cancel-all acknowledges before it is done
 
     async def submit(self, approved: Approved) -> list[Event]:
         """Send an approved order. Anything else is a programming error."""
@@ -81,9 +91,10 @@ class Executor:
             self.planned_stop.pop(intent.symbol, None)
         return events
 
-    async def close(self, symbol: str, pos: Position) -> list[Event]:
+    async def close(self, symbol: str, pos: Position, client_id: str | None = None) -> list[Event]:
         """Close a position at market (reduce-only, through the guard like every order)."""
-        intent = OrderIntent(self.client_ids.next(), symbol, pos.side.opposite, pos.size, reduce_only=True)
+        cid = client_id or self.client_ids.next()
+        intent = OrderIntent(cid, symbol, pos.side.opposite, pos.size, reduce_only=True)
         verdict = self.guard.check(
             intent, self.venue.instruments[symbol], pos.entry_price, self.portfolio, self.venue.equity()
         )
@@ -110,9 +121,75 @@ class Executor:
             events += await self.close(pos.symbol, pos)
         return events
 
-    async def flatten(self) -> list[Event]:
-        """Cancel every order and close every position (kill switch, shutdown)."""
-        events = await self.venue.cancel_all()
-        for symbol, pos in (await self.venue.positions()).items():
-            events += await self.close(symbol, pos)
+    async def flatten(self, attempts: int = 3, settle_s: float = 2.0) -> list[Event]:
+        """Cancel every order and close every position, and check it worked: up to ``attempts`` rounds, each
+        ending with the venue settled (``settle_s``: fills arrive, Bybit is re-read by REST). Never raises for
+        a venue error: what failed is logged and the next round tries again. Returns the events seen."""
+        self.flattens += 1
+        events: list[Event] = []
+        positions: dict[str, Position] = {}
+        left: list[Order] = []
+        for attempt in range(1, attempts + 1):
+            events += await self._cancel_until_none_open()
+            try:
+                positions = await self.venue.positions()
+            except Exception as e:
+                self.log.error("flatten_positions_unreadable", attempt=attempt, error=repr(e))
+                positions = dict(self.portfolio.positions)
+            for symbol, pos in positions.items():
+                cid = self.flatten_id(symbol, attempt)
+                try:
+                    closed = await self.close(symbol, pos, client_id=cid)
+                except Exception as e:
+                    self.log.error("flatten_close_failed", symbol=symbol, client_id=cid, error=repr(e))
+                    continue
+                for ev in closed:
+                    if isinstance(ev, OrderRejected) and ev.code == rules.REDUCE_ONLY_RULE:
+                        self.log.info("flatten_already_flat", symbol=symbol, client_id=cid)
+                    elif isinstance(ev, OrderRejected):
+                        self.log.error("flatten_close_rejected", symbol=symbol, code=ev.code, message=ev.message)
+                events += closed
+            try:
+                events += await self.venue.settle(settle_s)
+                positions = await self.venue.positions()
+                left = await self.venue.open_orders()
+            except Exception as e:
+                self.log.error("flatten_recheck_failed", attempt=attempt, error=repr(e))
+                continue
+            if not positions and not left:
+                return events
+        self.log.error(
+            "flatten_incomplete",
+            attempts=attempts,
+            open_positions=sorted(positions),
+            open_orders=len(left),
+            hint="the exchange still holds these; OMNI keeps retrying, check the account by hand",
+        )
         return events
+
+    async def _cancel_until_none_open(self) -> list[Event]:
+        """cancel-all until the venue lists no open order (it cancels at most 500 per call on Bybit)."""
+        events: list[Event] = []
+        left: list[Order] = []
+        for n in range(1, self.cancel_rounds + 1):
+            try:
+                events += await self.venue.cancel_all()
+                left = await self.venue.open_orders()
+            except Exception as e:
+                self.log.error("cancel_all_failed", round=n, error=repr(e))
+                left = []
+                continue
+            if not left:
+                return events
+            self.log.warning("cancel_all_left_orders", round=n, open_orders=len(left))
+            await asyncio.sleep(self.cancel_pause_s * n)
+        if left:
+            self.log.error("cancel_all_incomplete", open_orders=len(left))
+        return events
+
+    def flatten_id(self, symbol: str, attempt: int) -> str:
+        """The close's orderLinkId for ``symbol`` in this flatten round and attempt: the same on every retry of
+        the same request, so a retry meets 110072 (duplicate) instead of closing twice (36 characters max)."""
+        head = f"{self.client_ids.run_id}-x{self.flattens}.{attempt}-"
+        tail = symbol if len(head) + len(symbol) <= 36 else hashlib.sha1(symbol.encode()).hexdigest()[:8]
+        return (head + tail)[:36]

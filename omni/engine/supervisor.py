@@ -124,6 +124,7 @@ class Supervisor:
                     stop_loss=pos.stop_loss,
                 )
                 asm.portfolio.positions[symbol] = pos
+                asm.portfolio.adopt(symbol, pos.side, pos.opened_ts or asm.venue.now_ms())  # closes on its side
                 if pos.stop_loss is None:
                     await asm.trader.apply(await asm.executor.protect(pos))
             else:
@@ -241,9 +242,15 @@ class Supervisor:
 
     async def _guard_loop(self) -> None:
         trader = self.asm.trader
+        retry_at = 0.0
         while not await self._sleep(1.0):
             if trader.kill_pending:
                 await trader.trip()
+                retry_at = monotonic() + self.asm.cfg.engine.flatten_retry_s
+            elif trader.flatten_pending and monotonic() >= retry_at:
+                self.log.error("kill_switch_flatten_retry", open_positions=sorted(self.asm.portfolio.positions))
+                await trader.reflatten()
+                retry_at = monotonic() + self.asm.cfg.engine.flatten_retry_s
             for pos in list(self.asm.portfolio.positions.values()):
                 if pos.stop_loss is None:
                     await trader.apply(await self.asm.executor.protect(pos))

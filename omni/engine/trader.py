@@ -61,6 +61,7 @@ class Trader:
         self.market_ts = 0  # the newest batch time seen
         self.finished = False  # the market ended (data exhausted or --duration reached)
         self.kill_pending = False
+        self.flatten_pending = False  # a kill-switch flatten left something open: the guard task retries
         self.pending_adjustment: Decimal | None = None  # a wallet difference the journal cannot explain (restart)
         self._risk_key: tuple[object, ...] | None = None
 
@@ -134,6 +135,8 @@ class Trader:
             self.log.warning("reconciled_positions", venue=sorted(venue_positions), ledger=sorted(mine))
             mine.clear()
             mine.update(venue_positions)
+            for symbol, pos in venue_positions.items():
+                self.portfolio.adopt(symbol, pos.side, pos.opened_ts or self.venue.now_ms())
         for pos in venue_positions.values():
             if pos.stop_loss is None:
                 await self.apply(await self.executor.protect(pos))
@@ -201,16 +204,35 @@ class Trader:
         self.journal.add([("meta", ("risk_state", json.dumps(state)))])
 
     async def trip(self) -> None:
-        """Kill switch: no new entries, cancel everything, close every position; the latch is persisted."""
+        """Kill switch: "no new entries" first (in memory, nothing can fail there), then the latch on disk and the
+        journal (a failure there is logged, never stops what follows), then flatten until flat. A flatten that
+        leaves anything open is retried by the guard task (``flatten_pending``)."""
         self.kill_pending = False
-        if self.latch is not None and self.guard.kill_switch is not None:
-            self.latch.trip(self.guard.kill_switch, self.venue.now_ms())
-        if self.journal is not None and self.guard.kill_switch is not None:
-            self.journal.add(
-                [
-                    ("risk", (self.venue.now_ms(), "kill_switch", self.guard.kill_switch)),
-                    ("meta", ("kill_switch", json.dumps(self.guard.kill_switch))),
-                ]
-            )
         self.pipeline.entries_enabled = False
-        await self.apply(await self.executor.flatten())
+        reason = self.guard.kill_switch
+        if reason is not None:
+            if self.latch is not None:
+                try:
+                    self.latch.trip(reason, self.venue.now_ms())
+                except Exception as e:  # the disk may be full or read-only: flatten anyway
+                    self.log.error("kill_switch_latch_failed", error=repr(e), latch=str(self.latch.path))
+            if self.journal is not None:
+                self.journal.add(
+                    [
+                        ("risk", (self.venue.now_ms(), "kill_switch", reason)),
+                        ("meta", ("kill_switch", json.dumps(reason))),
+                    ]
+                )
+        await self.reflatten()
+
+    async def reflatten(self) -> None:
+        """One flatten (rounds of cancel-all, closes and re-checks); ``flatten_pending`` stays set while the venue
+        still holds positions or orders, so the guard task tries again."""
+        self.flatten_pending = True
+        try:
+            await self.apply(await self.executor.flatten())
+            flat = not await self.venue.positions() and not await self.venue.open_orders()
+        except Exception as e:
+            self.log.error("kill_switch_flatten_failed", error=repr(e))
+            return
+        self.flatten_pending = not flat

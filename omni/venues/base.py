@@ -10,7 +10,7 @@ from typing import Protocol
 from omni.domain.events import Event
 from omni.domain.instrument import Instrument
 from omni.domain.market import MarketBatch
-from omni.domain.orders import OrderIntent, Position
+from omni.domain.orders import Order, OrderIntent, Position
 from omni.exchange.rules import Reject
 
 
@@ -27,6 +27,10 @@ class Venue(Protocol):
         ...
 
     async def cancel_all(self) -> list[Event]: ...
+
+    async def open_orders(self) -> list[Order]:
+        """Every order resting on the venue (entries, closes, conditional orders), read from the venue."""
+        ...
 
     async def settle(self, timeout_s: float = 3.0) -> list[Event]:
         """Events still in flight (fills of the last orders), collected at shutdown."""

@@ -82,8 +82,23 @@ class BybitOrders:
         return None
 
     async def cancel_all(self) -> list[Event]:
+        """One cancel-all (Bybit cancels at most 500 orders per call, conditional ones included, and
+        acknowledges before it is done): the caller re-reads ``open_orders`` and repeats."""
         await self.rest.call(self.http.cancel_all_orders, "order", category=CATEGORY, settleCoin="USDT")
         return []
+
+    async def open_orders(self) -> list[Order]:
+        """Every open order of the account (linear, USDT), all pages, from REST."""
+        items = await self.rest.pages(self.http.get_open_orders, "order", category=CATEGORY, settleCoin="USDT",
+                                      limit=50)  # fmt: skip
+        out: list[Order] = []
+        for item in items:
+            try:
+                out.append(codec.order_from_item(item))
+            except codec.CodecError as e:  # still an open order: counted, never dropped
+                self.log.warning("open_order_unparsable", error=str(e), order_id=item.get("orderId"))
+                out.append(Order.new(item.get("orderId", "?"), _placeholder(item), self.now_ms()))
+        return out
 
     async def set_leverage(self, symbol: str, leverage: Decimal) -> Reject | None:
         try:
@@ -135,3 +150,8 @@ class BybitOrders:
         events += self._events
         self._events = []
         return events
+
+
+def _placeholder(item: dict[str, Any]) -> OrderIntent:
+    """An order Bybit lists that the codec cannot read: enough of it to count it as open."""
+    return OrderIntent(str(item.get("orderLinkId") or ""), str(item.get("symbol") or "?"), Side.BUY, Decimal(0))

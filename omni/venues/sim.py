@@ -10,7 +10,7 @@ from omni.clock import VirtualClock, monotonic
 from omni.domain.events import Event
 from omni.domain.instrument import Instrument
 from omni.domain.market import MarketBatch
-from omni.domain.orders import OrderIntent, Position
+from omni.domain.orders import Order, OrderIntent, Position
 from omni.exchange.matching import MatchingEngine
 from omni.exchange.rules import Reject
 
@@ -104,6 +104,9 @@ class SimVenue:
 
     async def cancel_all(self) -> list[Event]:
         return self.matching.cancel_all(self.clock.now_ms())
+
+    async def open_orders(self) -> list[Order]:
+        return self.matching.open_orders()
 
     async def set_leverage(self, symbol: str, leverage: Decimal) -> Reject | None:
         return self.matching.set_leverage(symbol, leverage)

@@ -37,6 +37,9 @@ UID_WINDOWS_MS = {"/v5/account/demo-apply-money": 60_000}
 SUCCESS_MSG = {"/v5/account/set-margin-mode": "Request accepted"}
 #: demo-apply-money: the coins it takes and the most one request may apply of each (docs/v5/demo)
 DEMO_MONEY_MAX = {"BTC": Decimal(15), "ETH": Decimal(200), "USDT": Decimal(100_000), "USDC": Decimal(100_000)}
+#: demo-apply-money with no ``utaDemoApplyMoney`` (pybit's ``request_demo_trading_funds()`` sends no body): the
+#: amount Bybit applies then is not documented; the emulator applies the USDT maximum
+DEMO_MONEY_DEFAULT = [{"coin": "USDT", "amountStr": "100000"}]
 
 
 class ApiError(Exception):
@@ -230,13 +233,13 @@ def transaction_log(state: EmulatorState, params: Params, key: str) -> dict[str,
 
 def demo_apply_money(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
     """Demo trading's top-up (adjustType 0 adds, 1 takes away): the USDT part moves the wallet as a transfer;
-    the other coins are accepted and ignored (the emulated wallet holds USDT only)."""
+    the other coins are accepted and ignored (the emulated wallet holds USDT only). No list: DEMO_MONEY_DEFAULT."""
     adjust = str(params.get("adjustType", 0))
     if adjust not in ("0", "1"):
         raise ApiError(PARAM_ERROR, "params error: adjustType must be 0 or 1")
-    items = params.get("utaDemoApplyMoney")
-    if not isinstance(items, list) or not items:
-        raise ApiError(PARAM_ERROR, "params error: utaDemoApplyMoney is required by the emulator")
+    items = params.get("utaDemoApplyMoney") or DEMO_MONEY_DEFAULT
+    if not isinstance(items, list):
+        raise ApiError(PARAM_ERROR, "params error: utaDemoApplyMoney must be a list of {coin, amountStr}")
     usdt = Decimal(0)
     for item in items:
         coin = item.get("coin") if isinstance(item, dict) else None

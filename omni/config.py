@@ -139,6 +139,11 @@ class FeesConfig(_Model):
 class VenueConfig(_Model):
     name: Literal["sim", "bybit-testnet", "bybit-demo"] = Field("sim", description="Order destination.")
     allow_mainnet: bool = Field(False, description="Mainnet order placement is impossible unless true.")
+    set_margin_mode: bool = Field(
+        True,
+        description="At start, set the account's margin mode to isolated (account wide, only when flat); "
+        "false: refuse to start unless it already is.",
+    )
     rest_url: str | None = Field(None, description="REST base URL; null = Bybit testnet / demo by venue name.")
     public_ws_url: str | None = Field(None, description="Public WebSocket base URL; null = by venue name.")
     private_ws_url: str | None = Field(None, description="Private WebSocket base URL; null = by venue name.")

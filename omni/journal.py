@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from omni.domain.errors import OmniError
+from omni.domain.events import CAPITAL_KINDS
 
 MIGRATIONS: tuple[str, ...] = (
     # v1
@@ -141,7 +142,7 @@ class Journal:
                 out["realised"] += Decimal(pnl)
         for kind, amount in self.db.execute("SELECT kind, amount FROM transfers"):
             a = Decimal(amount)
-            if kind == "Adjustment":
+            if kind not in CAPITAL_KINDS:
                 out["adjustments"] += a
             elif a >= 0:
                 out["deposits"] += a
@@ -160,7 +161,7 @@ class Journal:
         horizon = (last or 0) - days * 86_400_000
         seen = {r[0] for r in self.db.execute("SELECT exec_id FROM fills WHERE ts >= ?", (horizon,))}
         if last is None:
-            last = self.db.execute("SELECT MIN(ts) FROM orders").fetchone()[0]
+            last = self.db.execute("SELECT MIN(created_ts) FROM orders").fetchone()[0]
         return seen, last
 
     def open_positions(self) -> list[dict[str, Any]]:

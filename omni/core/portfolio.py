@@ -142,13 +142,13 @@ class Portfolio:
             trade.fees += f.fee
             trade.exit_reason = "Liquidation"
         elif kind is CapitalTransfer:
-            self.transfer(event.amount, event.kind)
+            self.transfer(event.amount, capital=event.moves_capital)
         return None
 
-    def transfer(self, amount: Decimal, kind: str = "") -> None:
-        """Book money moved in or out (a capital change, not profit): the baselines move with it. An
-        ``Adjustment`` (an unexplained wallet difference) is booked without moving them."""
-        if kind == "Adjustment":
+    def transfer(self, amount: Decimal, capital: bool = True) -> None:
+        """Book money moved in or out (``capital``: a deposit or a withdrawal, not profit; the baselines move with
+        it), or an adjustment (a cash change no execution explains; the baselines stay)."""
+        if not capital:
             self.adjustments += amount
             return
         if amount >= 0:

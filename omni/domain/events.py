@@ -71,16 +71,27 @@ class WalletChanged:
     ts: int
 
 
+#: transaction-log types that move money in or out of the account: capital, and the risk baselines move with them.
+#: Any other cash change no execution explains (a bonus, a fee refund, interest, an unexplained difference) is
+#: booked as an adjustment: it counts as profit or loss and the baselines stay.
+CAPITAL_KINDS = frozenset({"TRANSFER_IN", "TRANSFER_OUT"})
+
+
 @dataclass(frozen=True, slots=True)
 class CapitalTransfer:
     """Money moved into (``amount`` > 0: a deposit, a testnet top-up, a transfer in) or out of (< 0) the trading
-    account, or (``kind`` "Adjustment") a difference between the wallet and the journal that no record explains.
-    Capital, not profit: deposits and withdrawals move the risk baselines; an adjustment does not."""
+    account (``kind`` in ``CAPITAL_KINDS``), or another cash change no execution explains (``kind`` the exchange's
+    transaction type, or "Adjustment" for a wallet difference no record explains). Deposits and withdrawals are
+    capital, not profit, and move the risk baselines; the others are adjustments and do not."""
 
     transfer_id: str
     amount: Decimal
-    kind: str  # "TRANSFER_IN", "TRANSFER_OUT", "Adjustment", ...
+    kind: str  # "TRANSFER_IN", "TRANSFER_OUT", "Adjustment", "BONUS", ...
     ts: int
+
+    @property
+    def moves_capital(self) -> bool:
+        return self.kind in CAPITAL_KINDS
 
 
 @dataclass(frozen=True, slots=True)

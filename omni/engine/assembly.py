@@ -22,7 +22,7 @@ from omni.core.sizer import SizerParams
 from omni.domain.events import CapitalTransfer, FundingPaid, Liquidated, OrderFilled
 from omni.domain.instrument import ZERO, Instrument
 from omni.domain.market import parse_timeframe
-from omni.domain.orders import Position, Side
+from omni.domain.orders import Position, Side, TriggerBy
 from omni.engine.executor import Executor
 from omni.engine.journaling import JournalWriter
 from omni.engine.telemetry import Telemetry
@@ -216,12 +216,14 @@ def bybit_venue(cfg: Config, log: Any, api_key: str, api_secret: str) -> BybitVe
         clock_sync_s=v.clock_sync_s,
         warmup_minutes=warmup_ms(cfg) // 60_000,
         testnet=v.name == "bybit-testnet",
+        set_margin_mode=v.set_margin_mode,
     )
     path = cfg.engine.journal_path
     if path.exists():
         journal = Journal(path)
         try:
             venue.seen_exec, venue.exec_since_ms = journal.execution_cursor()
+            venue.seen_tx = journal.transfer_ids()
         finally:
             journal.close()
     return venue
@@ -378,7 +380,12 @@ def _core(
         float(cfg.fees.taker),
     )
     params = PipelineParams(
-        sizer_params, ghost_params, sc.max_candidates_per_bar, r.max_concurrent_trades, cfg.sizer.expected_hold_minutes
+        sizer_params,
+        ghost_params,
+        sc.max_candidates_per_bar,
+        r.max_concurrent_trades,
+        cfg.sizer.expected_hold_minutes,
+        TriggerBy(r.stop_trigger),
     )
     compound = CompoundController(cfg.compound.fraction_per_trade, cfg.compound.max_margin_per_trade_usdt)
     pacer = Pacer(cfg.targets.trades_per_day, cfg.pacer.spacing)
@@ -386,7 +393,7 @@ def _core(
     pipeline = DecisionPipeline(instruments, scanner, params, compound, pacer, guard, portfolio, client_ids)
     targets = {"trades_per_day": cfg.targets.trades_per_day, "min_net_profit_usdt": cfg.targets.min_net_profit_usdt}
     telemetry = Telemetry(log, portfolio, targets)
-    executor = Executor(venue, guard, portfolio, client_ids, log, r.max_loss_per_trade_usdt)
+    executor = Executor(venue, guard, portfolio, client_ids, log, r.max_loss_per_trade_usdt, TriggerBy(r.stop_trigger))
     duration_ms = None if duration_s is None else int(duration_s * 1000)
     trader = Trader(venue, pipeline, portfolio, guard, executor, telemetry, log, duration_ms, warmup)
     trader.latch = latch

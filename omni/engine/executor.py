@@ -21,7 +21,7 @@ from omni.core.pipeline import ClientIds
 from omni.core.portfolio import Portfolio
 from omni.core.risk import Approved, RiskGuard
 from omni.domain.events import Event, OrderRejected, StopRejected
-from omni.domain.orders import Order, OrderIntent, Position, Side
+from omni.domain.orders import Order, OrderIntent, Position, Side, TriggerBy
 from omni.engine.journaling import JournalWriter
 from omni.exchange import rules
 from omni.venues.base import Venue
@@ -36,6 +36,7 @@ class Executor:
         client_ids: ClientIds,
         log: Any,
         max_loss_per_trade: Decimal,
+        stop_trigger: TriggerBy = TriggerBy.MARK_PRICE,
     ):
         self.venue = venue
         self.guard = guard
@@ -43,6 +44,7 @@ class Executor:
         self.client_ids = client_ids
         self.log = log
         self.max_loss_per_trade = max_loss_per_trade
+        self.stop_trigger = stop_trigger  # what a stop set after the fact triggers on (config risk.stop_trigger)
         self.planned_stop: dict[str, Decimal] = {}
         self._leverage: dict[str, Decimal] = {}  # last leverage the venue accepted, per symbol
         self.journal: JournalWriter | None = None
@@ -115,7 +117,7 @@ class Executor:
                 else inst.price_up(pos.entry_price + dist)
             )
         self.log.warning("stop_missing", symbol=pos.symbol, side=pos.side, size=pos.size, stop_loss=sl)
-        events = await self.venue.set_trading_stop(pos.symbol, stop_loss=sl)
+        events = await self.venue.set_trading_stop(pos.symbol, stop_loss=sl, trigger=self.stop_trigger)
         if any(isinstance(e, StopRejected) for e in events):
             self.log.error("stop_refused_closing", symbol=pos.symbol)
             events += await self.close(pos.symbol, pos)
@@ -189,7 +191,8 @@ class Executor:
 
     def flatten_id(self, symbol: str, attempt: int) -> str:
         """The close's orderLinkId for ``symbol`` in this flatten round and attempt: the same on every retry of
-        the same request, so a retry meets 110072 (duplicate) instead of closing twice (36 characters max)."""
-        head = f"{self.client_ids.run_id}-x{self.flattens}.{attempt}-"
+        the same request, so a retry meets 110072 (duplicate) instead of closing twice (Bybit: at most 36 characters
+        of A-Z a-z 0-9 _ -)."""
+        head = f"{self.client_ids.run_id}-x{self.flattens}_{attempt}-"
         tail = symbol if len(head) + len(symbol) <= 36 else hashlib.sha1(symbol.encode()).hexdigest()[:8]
         return (head + tail)[:36]

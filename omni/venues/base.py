@@ -10,7 +10,7 @@ from typing import Protocol
 from omni.domain.events import Event
 from omni.domain.instrument import Instrument
 from omni.domain.market import MarketBatch
-from omni.domain.orders import Order, OrderIntent, Position
+from omni.domain.orders import Order, OrderIntent, Position, TriggerBy
 from omni.exchange.rules import Reject
 
 
@@ -39,8 +39,14 @@ class Venue(Protocol):
     async def set_leverage(self, symbol: str, leverage: Decimal) -> Reject | None: ...
 
     async def set_trading_stop(
-        self, symbol: str, take_profit: Decimal | None = None, stop_loss: Decimal | None = None
-    ) -> list[Event]: ...
+        self,
+        symbol: str,
+        take_profit: Decimal | None = None,
+        stop_loss: Decimal | None = None,
+        trigger: TriggerBy | None = None,
+    ) -> list[Event]:
+        """Attach the position's TP/SL; ``trigger`` is the price they trigger on (None: the venue's default)."""
+        ...
 
     async def positions(self) -> dict[str, Position]: ...
 

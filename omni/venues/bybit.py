@@ -30,6 +30,7 @@ from omni.domain.events import Event
 from omni.domain.market import MINUTE_MS, MarketBatch
 from omni.venues.bybit_account import BybitAccount
 from omni.venues.bybit_market import BybitMarket
+from omni.venues.bybit_modes import BybitModes
 from omni.venues.bybit_orders import BybitOrders
 from omni.venues.bybit_rest import NO_PYBIT_RETRIES, RestClient
 from omni.venues.bybit_transport import (
@@ -43,7 +44,7 @@ from omni.venues.bybit_transport import (
 Task = Callable[[asyncio.Event], Awaitable[None]]
 
 
-class BybitVenue(BybitMarket, BybitAccount, BybitOrders):
+class BybitVenue(BybitMarket, BybitAccount, BybitOrders, BybitModes):
     def __init__(
         self,
         name: str,
@@ -72,6 +73,7 @@ class BybitVenue(BybitMarket, BybitAccount, BybitOrders):
         clock_sync_s: float = 300.0,
         warmup_minutes: int = 0,
         testnet: bool = True,
+        set_margin_mode: bool = True,
     ):
         check_not_mainnet(rest_url, allow_mainnet)
         if not api_key or not api_secret:
@@ -92,6 +94,8 @@ class BybitVenue(BybitMarket, BybitAccount, BybitOrders):
         self.clock_sync_s = clock_sync_s
         self.warmup_minutes = warmup_minutes
         self.testnet = testnet
+        self.set_margin_mode = set_margin_mode  # may set the account's margin mode to isolated (when flat)
+        self.account_modes: dict[str, Any] = {}
         self._key, self._secret = api_key, api_secret
         self.http = LocalHTTP(
             rest_url,
@@ -121,11 +125,13 @@ class BybitVenue(BybitMarket, BybitAccount, BybitOrders):
     # ------------------------------------------------------------ lifecycle
 
     async def connect(self) -> None:
-        """Clock, instruments and tiers, account state, then the sockets (private first, then public shards)."""
+        """Clock, the account's rules (isolated margin, one-way mode), instruments and tiers, account state, then
+        the sockets (private first, then public shards)."""
         t0 = time.monotonic()
         self.inbox = Inbox(asyncio.get_running_loop())
         await self.sync_clock()
         patch_pybit_clock(lambda: self._offset_ms)
+        await self.prepare_account()  # isolated margin, one-way mode, or a clear refusal: before anything else
         await self.load_instruments()
         tradable = self.tradable()
         self.feed.set_symbols(tradable)

@@ -7,6 +7,11 @@ A mixin of ``bybit.BybitVenue`` (which sets the configuration, the REST client a
   complete REST pass moves it, never past an execution that could not be parsed).
 - Positions, entry orders (not reduce-only: a cancelled or rejected one frees its slot) and the wallet come
   from the private socket (``order``, ``execution``, ``position``, ``wallet``) and from the same REST resync.
+- Capital changes come from ``/v5/account/transaction-log`` (same passes and window as the executions): a
+  ``TRANSFER_IN`` / ``TRANSFER_OUT`` row (a deposit, a testnet top-up, a transfer) is capital, any other cash
+  change no execution explains (a bonus, a fee refund, interest) an adjustment; each row id once across restarts
+  (``seen_tx`` comes from the journal). Rows of executions (TRADE, SETTLEMENT, LIQUIDATION, ADL, DELIVERY) are
+  booked from the executions.
 - A resync's events wait in ``_events`` until the stream (or ``settle``) hands them out.
 """
 
@@ -19,6 +24,7 @@ from typing import Any
 
 from omni.domain.errors import VenueError
 from omni.domain.events import (
+    CapitalTransfer,
     Event,
     FundingPaid,
     Liquidated,
@@ -36,6 +42,8 @@ from omni.venues.bybit_market import pause
 from omni.venues.bybit_transport import LocalWebSocket, WsSupervisor
 
 WEEK_MS = 7 * 86_400_000
+#: transaction-log rows that executions already book (execution/list: Trade, Funding, BustTrade, AdlTrade, Delivery)
+EXECUTION_TX_TYPES = frozenset({"TRADE", "SETTLEMENT", "LIQUIDATION", "ADL", "DELIVERY"})
 EXEC_MARGIN_MS = 600_000  # executions are re-read from a while before the last REST pass saw (execIds dedupe)
 
 
@@ -46,6 +54,7 @@ class BybitAccount:
         self._available = ZERO
         self.seen_exec: set[str] = set()  # the journal's execIds: each execution is booked once, ever
         self.exec_since_ms: int | None = None  # read executions from here (the journal's last one)
+        self.seen_tx: set[str] = set()  # the journal's transaction-log ids (transfers): each booked once, ever
         self._unparsed_exec_ts: int | None = None
         self._entries: dict[str, Order] = {}  # our open entry orders (not reduce-only), by orderId
         self._events: list[Event] = []  # from REST resyncs, handed out by the stream
@@ -61,7 +70,8 @@ class BybitAccount:
         and every ``resync_interval_s``). The events go out through the stream (and are returned)."""
         async with self._resync_lock:
             self.resyncs += 1
-            events = await self._resync_executions()
+            events = await self._resync_transfers()  # before the executions move the cursor they share
+            events += await self._resync_executions()
             events += await self._resync_positions()
             events += await self._resync_entries()
             wallet = await self.rest.call(self.http.get_wallet_balance, "account", accountType="UNIFIED", coin="USDT")
@@ -96,19 +106,51 @@ class BybitAccount:
             await pause(stop, 5)
             self._resync_wanted.set()
 
-    async def _resync_executions(self) -> list[Event]:
+    def _since(self) -> tuple[int, int]:
+        """(start, now) of a REST pass: the last execution a complete pass saw minus a margin."""
         now = self.now_ms()
         since = (self.exec_since_ms if self.exec_since_ms is not None else now) - EXEC_MARGIN_MS
-        since = max(since, now - 4 * WEEK_MS)  # Bybit keeps 2 years, but a month down needs a human anyway
+        return max(since, now - 4 * WEEK_MS), now  # Bybit keeps 2 years; a month down needs a human anyway
+
+    async def _weekly(self, fn: Any, limit: int, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a list endpoint from ``_since()`` to now, in 7-day windows (Bybit's longest); at least one,
+        even when the cursor looks later than our clock (an exchange clock ahead of ours, or an emulator's market
+        time)."""
+        start, now = self._since()
         items: list[dict[str, Any]] = []
-        start = since
-        while True:  # 7-day windows up to now; at least one, even when the last execution looks later than
-            end = start + WEEK_MS - 1  # our clock (an exchange clock ahead of ours, or an emulator's market time)
-            items += await self.rest.pages(self.http.get_executions, "account", category=CATEGORY,
-                                           startTime=start, endTime=end, limit=100)  # fmt: skip
+        while True:
+            end = start + WEEK_MS - 1
+            items += await self.rest.pages(fn, "account", startTime=start, endTime=end, limit=limit, **params)
             if end >= now:
-                break
+                return items
             start = end + 1
+
+    async def _resync_transfers(self) -> list[Event]:
+        """Cash changes no execution explains, from the transaction log: deposits, top-ups and transfers (capital)
+        and the rest (adjustments), each id once."""
+        items = await self._weekly(self.http.get_transaction_log, 50, accountType="UNIFIED", currency="USDT")
+        events: list[Event] = []
+        for item in sorted(items, key=lambda i: (int(i.get("transactionTime") or 0), str(i.get("id")))):
+            tx_id = str(item.get("id") or "")
+            kind = str(item.get("type") or "")
+            if not tx_id or tx_id in self.seen_tx or kind in EXECUTION_TX_TYPES:
+                continue
+            try:
+                tx = codec.transaction_from_item(item)
+            except codec.CodecError as e:
+                self.counters["transaction_unparsed"] += 1
+                self.log.error("transaction_unparsed", tx_id=tx_id, type=kind, error=str(e))
+                continue
+            self.seen_tx.add(tx_id)
+            if tx.change == 0:
+                continue
+            event = CapitalTransfer(tx_id, tx.change, kind, tx.ts)
+            self.log.warning("capital_transfer", tx_id=tx_id, type=kind, amount=tx.change, capital=event.moves_capital)
+            events.append(event)
+        return events
+
+    async def _resync_executions(self) -> list[Event]:
+        items = await self._weekly(self.http.get_executions, 100, category=CATEGORY)
         items.sort(key=lambda i: (int(i.get("execTime") or 0), str(i.get("execId"))))
         self._unparsed_exec_ts = None
         events = self._executions(items, source="rest")
@@ -159,8 +201,10 @@ class BybitAccount:
         for item in items:
             try:
                 pos = codec.position_from_item(item)
-            except codec.CodecError as e:
-                self.log.error("position_unparsed", error=str(e))
+            except codec.CodecError as e:  # still a position: kept as we knew it, read again next time
+                self.log.error("position_unparsed", error=str(e), symbol=item.get("symbol"))
+                seen.add(item.get("symbol"))
+                self._resync_wanted.set()
                 continue
             sym = item["symbol"]
             seen.add(sym)

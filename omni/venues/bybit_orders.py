@@ -18,7 +18,7 @@ from typing import Any
 
 from omni.domain.errors import VenueError, VenueRetryable
 from omni.domain.events import Event, OrderAccepted, OrderCancelled, OrderRejected, PositionChanged, StopRejected
-from omni.domain.orders import Order, OrderIntent, OrderStatus, Side
+from omni.domain.orders import Order, OrderIntent, OrderStatus, Side, TriggerBy
 from omni.exchange.rules import Reject
 from omni.venues import bybit_codec as codec
 from omni.venues.bybit_codec import CATEGORY
@@ -109,13 +109,14 @@ class BybitOrders:
         return None  # 110043 (unchanged) is in pybit's ignore_codes
 
     async def set_trading_stop(
-        self, symbol: str, take_profit: Decimal | None = None, stop_loss: Decimal | None = None
+        self,
+        symbol: str,
+        take_profit: Decimal | None = None,
+        stop_loss: Decimal | None = None,
+        trigger: TriggerBy | None = None,
     ) -> list[Event]:
-        params: dict[str, Any] = {"category": CATEGORY, "symbol": symbol, "positionIdx": 0, "tpslMode": "Full"}
-        if take_profit is not None:
-            params["takeProfit"] = codec.dstr(take_profit)
-        if stop_loss is not None:
-            params["stopLoss"] = codec.dstr(stop_loss)
+        stop = codec.TradingStop(symbol, take_profit, stop_loss, trigger, trigger)
+        params = codec.trading_stop_to_params(stop)
         try:
             await self.rest.call(self.http.set_trading_stop, "order", **params)
         except VenueError as e:

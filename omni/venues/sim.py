@@ -10,7 +10,7 @@ from omni.clock import VirtualClock, monotonic
 from omni.domain.events import Event
 from omni.domain.instrument import Instrument
 from omni.domain.market import MarketBatch
-from omni.domain.orders import Order, OrderIntent, Position
+from omni.domain.orders import Order, OrderIntent, Position, TriggerBy
 from omni.exchange.matching import MatchingEngine
 from omni.exchange.rules import Reject
 
@@ -112,9 +112,15 @@ class SimVenue:
         return self.matching.set_leverage(symbol, leverage)
 
     async def set_trading_stop(
-        self, symbol: str, take_profit: Decimal | None = None, stop_loss: Decimal | None = None
+        self,
+        symbol: str,
+        take_profit: Decimal | None = None,
+        stop_loss: Decimal | None = None,
+        trigger: TriggerBy | None = None,
     ) -> list[Event]:
-        return self.matching.set_trading_stop(symbol, self.clock.now_ms(), take_profit, stop_loss)
+        return self.matching.set_trading_stop(
+            symbol, self.clock.now_ms(), take_profit, stop_loss, tp_trigger=trigger, sl_trigger=trigger
+        )
 
     async def positions(self) -> dict[str, Position]:
         return self.matching.positions()

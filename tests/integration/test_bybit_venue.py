@@ -32,7 +32,7 @@ async def server():
     market.start_prices["BTCUSDT"] = 20_000.0
     market.start_prices["ETHUSDT"] = 2_000.0
     config = EmulatorConfig(
-        accounts=[AccountConfig(KEY, SECRET, balance=D(10_000))],
+        accounts=[AccountConfig(KEY, SECRET, balance=D(10_000), margin_mode="ISOLATED_MARGIN")],  # set up before
         instruments=insts,
         market=market,
         bar_seconds=0,

@@ -4,6 +4,7 @@ close that errors once. On the sim venue, in-process (the Bybit path is in test_
 from __future__ import annotations
 
 import asyncio
+import re
 from decimal import Decimal as D
 
 from structlog.testing import capture_logs
@@ -125,8 +126,8 @@ def test_a_close_that_fails_once_is_retried_with_a_deterministic_link_id(tmp_pat
     # Assert: flat after the second attempt; the ids say round 1, attempts 1 and 2, and the symbol
     assert m.positions() == {}
     run_id = asm.executor.client_ids.run_id
-    assert sent == [f"{run_id}-x1.1-{sym}", f"{run_id}-x1.2-{sym}"]
-    assert all(len(cid) <= 36 for cid in sent)
+    assert sent == [f"{run_id}-x1_1-{sym}", f"{run_id}-x1_2-{sym}"]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,36}", cid) for cid in sent)  # Bybit's orderLinkId rule
     assert [e["event"] for e in logs if e["event"].startswith("flatten_")] == ["flatten_close_failed"]
 
 

@@ -49,7 +49,7 @@ def test_position_whose_stop_is_refused_is_closed_at_market(tmp_path):
     events = eng.place(OrderIntent("naked", sym, Side.BUY, qty), 0)
     venue = asm.venue
 
-    async def refuse(symbol, take_profit=None, stop_loss=None):
+    async def refuse(symbol, take_profit=None, stop_loss=None, trigger=None):
         return [
             StopRejected(
                 symbol, Side.BUY, 10001, "StopLoss set for Buy position should lower than base_price", venue.now_ms()

@@ -126,3 +126,18 @@ def test_a_v1_journal_is_upgraded_to_v2_keeping_its_data_and_transfers_join_the_
     assert sums["realised"] == D("-1.5") and sums["fees"] == D("0.011")
     assert (sums["deposits"], sums["withdrawals"], sums["adjustments"]) == (D(50), D("20.5"), D("-0.25"))
     assert j.transfer_ids() == {"t1", "t2", "adj"}
+
+
+def test_the_execution_cursor_of_a_journal_with_orders_but_no_fill_is_its_first_order(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    assert j.execution_cursor() == (set(), None)  # a new journal: nothing to re-read
+    j.write(
+        [
+            ("order_intent", ("c1", "BTCUSDT", "Buy", "0.001", "Market", None, 0, None, "19000", "5", 2_000, 2_000)),
+            ("order_intent", ("c2", "BTCUSDT", "Buy", "0.001", "Market", None, 0, None, "19000", "5", 1_000, 1_000)),
+        ]
+    )
+    assert j.execution_cursor() == (set(), 1_000)
+    j.write([("fill", ("e1", "o1", "c1", "BTCUSDT", "Buy", "0.001", "20000", "0.011", "0.00055", 0, "Trade",
+                       "0", "0", None, 5_000))])  # fmt: skip
+    assert j.execution_cursor() == ({"e1"}, 5_000)

@@ -27,7 +27,7 @@ from typing import Any
 
 from omni.domain.errors import VenueFatal
 from omni.domain.events import Event
-from omni.domain.market import MINUTE_MS, MarketBatch
+from omni.domain.market import MarketBatch
 from omni.venues.bybit_account import BybitAccount
 from omni.venues.bybit_market import BybitMarket
 from omni.venues.bybit_modes import BybitModes
@@ -141,7 +141,7 @@ class BybitVenue(BybitMarket, BybitAccount, BybitOrders, BybitModes):
         self.private = self._private_socket()
         self._register(self.private)
         await self.private.connect()
-        self.live_from_ms = self.now_ms() - self.now_ms() % MINUTE_MS
+        self.live_from_ms = self._minute_now()
         per = self.symbols_per_socket
         self.shards = [tradable[i : i + per] for i in range(0, len(tradable), per)] or [[]]
         for k in range(len(self.shards)):

@@ -18,7 +18,6 @@ A mixin of ``bybit.BybitVenue`` (which sets the configuration, the REST client a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from decimal import Decimal
 from typing import Any
 
@@ -267,8 +266,11 @@ class BybitAccount:
         events: list[Event] = []
         if topic == "wallet":
             for account in data:
-                with contextlib.suppress(codec.CodecError, KeyError, ValueError, TypeError):
+                try:
                     self._balance, self._available = codec.wallet_from_account(account)
+                except (codec.CodecError, KeyError, ValueError, TypeError) as e:  # the next resync reads it by REST
+                    self.counters["wallet_unparsed"] += 1
+                    self.log.warning("wallet_unparsed", error=repr(e), account_type=account.get("accountType"))
         elif topic == "position":
             for item in data:
                 try:

@@ -23,16 +23,13 @@ from typing import Any
 from omni.domain.instrument import ZERO, Instrument
 from omni.domain.orders import Fill, Order, StopKind
 from omni.emulator.ledger import Ledger
+from omni.emulator.options import ACCOUNT_TYPES, MARGIN_MODES, POSITION_MODES
 from omni.exchange import rules
 from omni.exchange.matching import MatchingEngine
 from omni.venues import bybit_codec as codec
 
 Listener = Callable[[str, list[dict[str, Any]]], None]
 
-MARGIN_MODES = ("REGULAR_MARGIN", "ISOLATED_MARGIN", "PORTFOLIO_MARGIN")
-ACCOUNT_TYPES = ("unified", "classic")
-#: start-option names of the position modes and Bybit's ``mode`` numbers (switch-mode)
-POSITION_MODES = {"one-way": 0, "hedge": 3}
 #: account/info ``unifiedMarginStatus``: 5 = unified trading account 2.0, 1 = classic (docs/v5/enum)
 UNIFIED_STATUS = {"unified": 5, "classic": 1}
 UTA_ONLY = 10028

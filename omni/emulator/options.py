@@ -9,7 +9,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from omni.emulator.account import ACCOUNT_TYPES, MARGIN_MODES, POSITION_MODES
+#: (kept here, light to import, for the CLI's parser; ``account.py`` uses them too)
+MARGIN_MODES = ("REGULAR_MARGIN", "ISOLATED_MARGIN", "PORTFOLIO_MARGIN")
+ACCOUNT_TYPES = ("unified", "classic")
+#: start-option names of the position modes and Bybit's ``mode`` numbers (switch-mode)
+POSITION_MODES = {"one-way": 0, "hedge": 3}
 
 
 def add_account_options(parser: argparse.ArgumentParser | Any) -> None:

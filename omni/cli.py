@@ -243,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--bar-seconds", type=float, default=1.0, help="wall seconds per 1m market bar (default 1: a rehearsal at 60x)"
     )
     em.add_argument("--warmup-bars", type=int, default=600, help="history served before the first request")
+    from omni.emulator.options import add_account_options
+
+    add_account_options(em.add_argument_group("account modes (what /v5/account/info reports at start)"))
 
     def rate(text: str) -> float:
         try:
@@ -528,6 +531,7 @@ def _emulator(args: argparse.Namespace) -> int:
 
     from omni import logsetup
     from omni.emulator.chaos import ChaosConfig
+    from omni.emulator.options import account_modes
     from omni.emulator.server import EmulatorConfig, EmulatorServer
     from omni.emulator.state import AccountConfig
     from omni.emulator.ws import WsHub
@@ -564,7 +568,7 @@ def _emulator(args: argparse.Namespace) -> int:
         cancel_market_rate=args.chaos_cancel_market_rate,
     )
     config = EmulatorConfig(
-        accounts=[AccountConfig(key, secret, balance=Decimal(str(args.balance)))],
+        accounts=[AccountConfig(key, secret, balance=Decimal(str(args.balance)), **account_modes(args))],
         instruments=instruments,
         replay_paths=[str(p) for p in args.data or []],
         seed=args.seed,

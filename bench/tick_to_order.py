@@ -81,7 +81,7 @@ from omni.core.pipeline import ClientIds  # noqa: E402
 from omni.domain.events import OrderAccepted  # noqa: E402
 from omni.domain.instrument import Instrument, build_tiers  # noqa: E402
 from omni.domain.orders import Order, OrderIntent, OrderStatus, OrderType, Side, TimeInForce  # noqa: E402
-from omni.venues import bybit_codec as codec  # noqa: E402
+from omni.venues import bybit_codec_trading as trading_codec  # noqa: E402
 from omni.venues.bybit import BybitVenue  # noqa: E402
 from omni.venues.bybit_rest import LANES  # noqa: E402
 from omni.venues.bybit_transport import TESTNET_REST, TESTNET_WS, Inbox, WsSupervisor  # noqa: E402
@@ -153,7 +153,7 @@ class StubHTTP:
         template = Order(
             "0", "", SYMBOL, Side.BUY, QTY, OrderType.MARKET, None, TimeInForce.GTC, False, OrderStatus.NEW
         )
-        self.item = codec.order_to_item(template)
+        self.item = trading_codec.order_to_item(template)
 
     def place_order(self, **params: Any) -> dict[str, Any]:
         t = perf_ns()

@@ -26,7 +26,8 @@ from omni.emulator.ledger import Ledger
 from omni.emulator.options import ACCOUNT_TYPES, MARGIN_MODES, POSITION_MODES
 from omni.exchange import rules
 from omni.exchange.matching import MatchingEngine
-from omni.venues import bybit_codec as codec
+from omni.venues import bybit_codec_account as account_codec
+from omni.venues import bybit_codec_trading as trading_codec
 
 Listener = Callable[[str, list[dict[str, Any]]], None]
 
@@ -90,12 +91,12 @@ class OrderRecord:
 
     def item(self, ws: bool = False) -> dict[str, Any]:
         o = self.order
-        extra = codec.OrderExtra(
+        extra = trading_codec.OrderExtra(
             self.cum_value / o.filled_qty if o.filled_qty else None, self.cum_value, self.cum_fee,
             self.updated_ts, self.create_type, self.cancel_type, self.reject_reason, self.stop_order_type,
             self.closed_pnl,
         )  # fmt: skip
-        return codec.order_to_item(o, extra, ws=ws)
+        return trading_codec.order_to_item(o, extra, ws=ws)
 
 
 class Account:
@@ -144,7 +145,7 @@ class Account:
 
     def position_item(self, symbol: str, ws: bool = False) -> dict[str, Any]:
         eng = self.engine
-        return codec.position_to_item(
+        return trading_codec.position_to_item(
             symbol, eng.position(symbol), inst=eng.instruments[symbol], mark=eng.mark_price(symbol),
             leverage=eng.leverage(symbol), seq=self.pos_seq.get(symbol, 0),
             cur_realised=self.cur_realised.get(symbol, ZERO), cum_realised=self.cum_realised.get(symbol, ZERO),
@@ -160,7 +161,7 @@ class Account:
              for p in positions), ZERO,
         )  # fmt: skip
         avail = eng.available
-        return codec.wallet_to_account(
+        return account_codec.wallet_to_account(
             balance=eng.balance, available=avail, equity=eng.equity(), unrealised=eng.unrealised(), position_im=pim,
             order_im=eng.balance - pim - avail, position_mm=pmm, cum_realised=sum(self.cum_realised.values(), ZERO),
         )  # fmt: skip
@@ -172,7 +173,7 @@ class Account:
             oid = self.by_engine[order.order_id] = order.order_id
             rec = self.orders[oid] = OrderRecord(order, order.client_id)
             if stop_kind is not None:
-                rec.create_type, rec.stop_order_type = codec.CREATE_BY_STOP[stop_kind], stop_kind.value
+                rec.create_type, rec.stop_order_type = trading_codec.CREATE_BY_STOP[stop_kind], stop_kind.value
         rec = self.orders[oid]
         rec.order = dataclasses.replace(
             order, order_id=oid, client_id=rec.order.client_id, created_ts=rec.order.created_ts

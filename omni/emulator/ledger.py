@@ -18,7 +18,14 @@ from decimal import Decimal
 from omni.domain.instrument import ZERO
 from omni.domain.orders import ExecType, Fill, Side
 from omni.venues import bybit_codec as codec
-from omni.venues.bybit_codec import Transaction
+from omni.venues.bybit_codec_account import (
+    TX_LIQUIDATION,
+    TX_SETTLEMENT,
+    TX_TRADE,
+    TX_TRANSFER_IN,
+    TX_TRANSFER_OUT,
+    Transaction,
+)
 
 DAY_MS = 86_400_000
 MAX_WINDOW_MS = 7 * DAY_MS
@@ -48,7 +55,7 @@ class Ledger:
             self.cash += received
             rate = fill.fee_rate if fill.side is Side.BUY else -fill.fee_rate
             row = Transaction(
-                self._next_id(sym), codec.TX_SETTLEMENT, fill.ts, self.cash, ZERO, received, ZERO, sym, codec.CATEGORY,
+                self._next_id(sym), TX_SETTLEMENT, fill.ts, self.cash, ZERO, received, ZERO, sym, codec.CATEGORY,
                 fill.side.value, fill.qty, fill.qty * fill.side.sign, fill.price, rate, fill.exec_id, fill.order_id,
                 fill.client_id,
             )  # fmt: skip
@@ -60,7 +67,7 @@ class Ledger:
             else:
                 self._sizes.pop(sym, None)
             self.cash += fill.realised_pnl - fill.fee
-            kind = codec.TX_LIQUIDATION if liquidation else codec.TX_TRADE
+            kind = TX_LIQUIDATION if liquidation else TX_TRADE
             row = Transaction(
                 self._next_id(sym), kind, fill.ts, self.cash, fill.realised_pnl, None, fill.fee, sym, codec.CATEGORY,
                 fill.side.value, fill.qty, size, fill.price, fill.fee_rate, fill.exec_id, fill.order_id,
@@ -72,7 +79,7 @@ class Ledger:
     def book_transfer(self, amount: Decimal, ts: int) -> Transaction:
         """A transfer into (> 0) or out of (< 0) the wallet; qty and cashFlow carry the signed amount."""
         self.cash += amount
-        kind = codec.TX_TRANSFER_IN if amount > 0 else codec.TX_TRANSFER_OUT
+        kind = TX_TRANSFER_IN if amount > 0 else TX_TRANSFER_OUT
         row = Transaction(self._next_id(""), kind, ts, self.cash, amount, category="", qty=amount)
         self.rows.append(row)
         return row

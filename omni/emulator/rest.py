@@ -16,6 +16,8 @@ from omni.emulator.account import UTA_ONLY, UTA_ONLY_MSG
 from omni.emulator.ledger import WindowError
 from omni.emulator.state import OPEN, EmulatorState
 from omni.venues import bybit_codec as codec
+from omni.venues import bybit_codec_account as account_codec
+from omni.venues import bybit_codec_trading as trading_codec
 
 Params = dict[str, Any]
 Handler = Callable[[EmulatorState, Params, str], dict[str, Any]]
@@ -228,7 +230,8 @@ def transaction_log(state: EmulatorState, params: Params, key: str) -> dict[str,
         )  # fmt: skip
     except WindowError as e:
         raise ApiError(PARAM_ERROR, f"params error: {e}") from None
-    return {"list": [codec.transaction_to_item(r) for r in rows], "nextPageCursor": "" if after is None else str(after)}
+    items = [account_codec.transaction_to_item(r) for r in rows]
+    return {"list": items, "nextPageCursor": "" if after is None else str(after)}
 
 
 def demo_apply_money(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
@@ -278,7 +281,7 @@ def create_order(state: EmulatorState, params: Params, key: str) -> dict[str, An
     symbol = _symbol(state, params)
     assert symbol is not None
     _one_way(state, params, key, symbol)
-    rec = state.place(key, codec.params_to_intent(params))
+    rec = state.place(key, trading_codec.params_to_intent(params))
     return {"orderId": rec.order.order_id, "orderLinkId": rec.order.client_id}
 
 
@@ -380,7 +383,7 @@ def trading_stop(state: EmulatorState, params: Params, key: str) -> dict[str, An
     symbol = _symbol(state, params)
     assert symbol is not None
     _one_way(state, params, key, symbol)
-    stop = codec.params_to_trading_stop(params)
+    stop = trading_codec.params_to_trading_stop(params)
     state.trading_stop(key, symbol, stop.take_profit, stop.stop_loss, stop.tp_trigger, stop.sl_trigger)
     return {}
 

@@ -38,7 +38,8 @@ from omni.emulator import auth, rest
 from omni.emulator.chaos import Chaos, ChaosConfig, chaos_event
 from omni.emulator.state import AccountConfig, EmulatorState, StateError
 from omni.emulator.ws import HUB, WsHub
-from omni.venues.bybit_codec import CodecError, Transaction
+from omni.venues.bybit_codec import CodecError
+from omni.venues.bybit_codec_account import Transaction
 from omni.venues.instruments_file import generated_instruments
 from omni.venues.replay import ReplayMarket
 from omni.venues.synthetic import SyntheticMarket

@@ -50,7 +50,8 @@ from omni.emulator.account import Account, AccountConfig, Listener, OrderRecord,
 from omni.emulator.chaos import chaos_event
 from omni.exchange import rules
 from omni.venues import bybit_codec as codec
-from omni.venues.bybit_codec import Transaction
+from omni.venues import bybit_codec_trading as trading_codec
+from omni.venues.bybit_codec_account import Transaction
 
 __all__ = ["OPEN", "Account", "AccountConfig", "EmulatorState", "OrderRecord", "StateError"]
 
@@ -536,7 +537,7 @@ class EmulatorState:
         acct.cur_realised[sym] = acct.cur_realised.get(sym, ZERO) + net
         acct.cum_realised[sym] = acct.cum_realised.get(sym, ZERO) + net
         leaves = rec.order.qty - rec.order.filled_qty if rec is not None and rec.order.status in OPEN else ZERO
-        item = codec.fill_to_item(fill, seq=acct.next_seq(), order=rec.order if rec else None,
+        item = trading_codec.fill_to_item(fill, seq=acct.next_seq(), order=rec.order if rec else None,
                                   mark_price=acct.engine.mark_price(sym), leaves_qty=leaves)  # fmt: skip
         acct.executions.append((fill, item))
         acct.ledger.book_fill(fill)

@@ -36,6 +36,8 @@ from omni.domain.instrument import ZERO
 from omni.domain.orders import ExecType, Order, OrderStatus, Position
 from omni.exchange.rules import money
 from omni.venues import bybit_codec as codec
+from omni.venues import bybit_codec_account as account_codec
+from omni.venues import bybit_codec_trading as trading_codec
 from omni.venues.bybit_codec import CATEGORY
 from omni.venues.bybit_market import pause
 from omni.venues.bybit_transport import LocalWebSocket, WsSupervisor
@@ -76,7 +78,7 @@ class BybitAccount:
             wallet = await self.rest.call(self.http.get_wallet_balance, "account", accountType="UNIFIED", coin="USDT")
             accounts = wallet.get("list", [])
             if accounts:
-                self._balance, self._available = codec.wallet_from_account(accounts[0])
+                self._balance, self._available = account_codec.wallet_from_account(accounts[0])
             if events:
                 self._events += events
                 self._wake()
@@ -135,7 +137,7 @@ class BybitAccount:
             if not tx_id or tx_id in self.seen_tx or kind in EXECUTION_TX_TYPES:
                 continue
             try:
-                tx = codec.transaction_from_item(item)
+                tx = account_codec.transaction_from_item(item)
             except codec.CodecError as e:
                 self.counters["transaction_unparsed"] += 1
                 self.log.error("transaction_unparsed", tx_id=tx_id, type=kind, error=str(e))
@@ -172,7 +174,7 @@ class BybitAccount:
             if not exec_id or exec_id in self.seen_exec:
                 continue
             try:
-                fill = codec.fill_from_item(item)
+                fill = trading_codec.fill_from_item(item)
             except codec.CodecError as e:
                 self.counters["execution_unparsed"] += 1
                 self.log.error("execution_unparsed", source=source, exec_id=exec_id, error=str(e),
@@ -199,7 +201,7 @@ class BybitAccount:
         seen = set()
         for item in items:
             try:
-                pos = codec.position_from_item(item)
+                pos = trading_codec.position_from_item(item)
             except codec.CodecError as e:  # still a position: kept as we knew it, read again next time
                 self.log.error("position_unparsed", error=str(e), symbol=item.get("symbol"))
                 seen.add(item.get("symbol"))
@@ -267,14 +269,14 @@ class BybitAccount:
         if topic == "wallet":
             for account in data:
                 try:
-                    self._balance, self._available = codec.wallet_from_account(account)
+                    self._balance, self._available = account_codec.wallet_from_account(account)
                 except (codec.CodecError, KeyError, ValueError, TypeError) as e:  # the next resync reads it by REST
                     self.counters["wallet_unparsed"] += 1
                     self.log.warning("wallet_unparsed", error=repr(e), account_type=account.get("accountType"))
         elif topic == "position":
             for item in data:
                 try:
-                    pos = codec.position_from_item(item)
+                    pos = trading_codec.position_from_item(item)
                 except codec.CodecError as e:
                     self.log.error("position_unparsed", error=str(e))
                     self._resync_wanted.set()
@@ -298,7 +300,7 @@ class BybitAccount:
         events: list[Event] = []
         for item in items:
             try:
-                order = codec.order_from_item(item)
+                order = trading_codec.order_from_item(item)
             except codec.CodecError as e:
                 self.counters["order_unparsed"] += 1
                 self.log.error("order_unparsed", error=str(e), status=item.get("orderStatus"))

@@ -21,6 +21,7 @@ from omni.domain.events import Event, OrderAccepted, OrderCancelled, OrderReject
 from omni.domain.orders import Order, OrderIntent, OrderStatus, Side, TriggerBy
 from omni.exchange.rules import Reject
 from omni.venues import bybit_codec as codec
+from omni.venues import bybit_codec_trading as trading_codec
 from omni.venues.bybit_codec import CATEGORY
 
 DUPLICATE_LINK_ID = 110072
@@ -29,7 +30,7 @@ DUPLICATE_LINK_ID = 110072
 class BybitOrders:
     async def place(self, intent: OrderIntent) -> list[Event]:
         """Create an order; a retry that meets 110072 looks the first attempt up instead of duplicating it."""
-        params = codec.intent_to_params(intent)
+        params = trading_codec.intent_to_params(intent)
         attempt = 0
         while True:
             attempt += 1
@@ -78,7 +79,7 @@ class BybitOrders:
             )  # fmt: skip
             items = res.get("list", [])
             if items:
-                return codec.order_from_item(items[0])
+                return trading_codec.order_from_item(items[0])
         return None
 
     async def cancel_all(self) -> list[Event]:
@@ -94,7 +95,7 @@ class BybitOrders:
         out: list[Order] = []
         for item in items:
             try:
-                out.append(codec.order_from_item(item))
+                out.append(trading_codec.order_from_item(item))
             except codec.CodecError as e:  # still an open order: counted, never dropped
                 self.log.warning("open_order_unparsable", error=str(e), order_id=item.get("orderId"))
                 out.append(Order.new(item.get("orderId", "?"), _placeholder(item), self.now_ms()))
@@ -115,8 +116,8 @@ class BybitOrders:
         stop_loss: Decimal | None = None,
         trigger: TriggerBy | None = None,
     ) -> list[Event]:
-        stop = codec.TradingStop(symbol, take_profit, stop_loss, trigger, trigger)
-        params = codec.trading_stop_to_params(stop)
+        stop = trading_codec.TradingStop(symbol, take_profit, stop_loss, trigger, trigger)
+        params = trading_codec.trading_stop_to_params(stop)
         try:
             await self.rest.call(self.http.set_trading_stop, "order", **params)
         except VenueError as e:

@@ -23,6 +23,8 @@ from omni.domain.orders import (
     TimeInForce,
 )
 from omni.venues import bybit_codec as codec
+from omni.venues import bybit_codec_account as account_codec
+from omni.venues import bybit_codec_trading as trading_codec
 from tests.factories import btc
 
 # docs/v5 instruments-info linear item (as quoted in shared/docs/bybit-v5.md §4)
@@ -197,7 +199,7 @@ def test_kline_row_and_funding_item():
 
 
 def test_order_from_a_captured_stream_item():
-    order = codec.order_from_item(ORDER)
+    order = trading_codec.order_from_item(ORDER)
     assert order == Order(
         "abcdef123456",
         "client-1",
@@ -212,7 +214,7 @@ def test_order_from_a_captured_stream_item():
         D(0),
         1_700_000_000_000,
     )
-    extra = codec.order_extra_from_item(ORDER)
+    extra = trading_codec.order_extra_from_item(ORDER)
     assert (extra.cancel_type, extra.avg_price, extra.updated_ts) == ("CancelByUser", None, 1_700_000_005_000)
 
 
@@ -233,8 +235,8 @@ def test_order_round_trips_and_reports_leaves_and_fees():
         take_profit=D(19000),
         stop_loss=D(21000),
     )
-    extra = codec.OrderExtra(D(20000), D(400), D("0.22"), 6)
-    item = codec.order_to_item(order, extra, ws=True)
+    extra = trading_codec.OrderExtra(D(20000), D(400), D("0.22"), 6)
+    item = trading_codec.order_to_item(order, extra, ws=True)
     assert (item["orderStatus"], item["timeInForce"], item["leavesQty"], item["cumExecFee"]) == (
         "Filled",
         "IOC",
@@ -247,7 +249,7 @@ def test_order_round_trips_and_reports_leaves_and_fees():
         "linear",
         {"USDT": "0.22"},
     )
-    assert codec.order_from_item(item) == order
+    assert trading_codec.order_from_item(item) == order
     resting = Order(
         "o2",
         "",
@@ -260,13 +262,13 @@ def test_order_round_trips_and_reports_leaves_and_fees():
         True,
         OrderStatus.NEW,
     )
-    item = codec.order_to_item(resting)
+    item = trading_codec.order_to_item(resting)
     assert (item["leavesQty"], item["leavesValue"], item["takeProfit"], item["avgPrice"]) == ("0.02", "380", "0", "")
-    assert codec.order_from_item(item) == resting
+    assert trading_codec.order_from_item(item) == resting
 
 
 def test_fill_from_the_documented_execution():
-    fill = codec.fill_from_item(EXECUTION)
+    fill = trading_codec.fill_from_item(EXECUTION)
     assert (fill.side, fill.qty, fill.price, fill.fee, fill.fee_rate) == (
         Side.SELL,
         D("0.5"),
@@ -284,14 +286,14 @@ def test_fill_from_the_documented_execution():
 
 
 def test_funding_execution_carries_the_payment_as_fee_and_the_rate_as_fee_rate():
-    fill = codec.fill_from_item(FUNDING)
+    fill = trading_codec.fill_from_item(FUNDING)
     assert (fill.exec_type, fill.fee, fill.fee_rate, fill.price) == (
         ExecType.FUNDING,
         D("0.7506234"),
         D("0.0001"),
         D("80626.2"),
     )
-    item = codec.fill_to_item(fill, seq=9)
+    item = trading_codec.fill_to_item(fill, seq=9)
     assert (item["orderType"], item["execValue"], item["execFee"], item["feeRate"]) == (
         "UNKNOWN",
         "7498.2366",
@@ -326,13 +328,13 @@ def test_fill_round_trips(exec_type: ExecType, stop_kind: StopKind | None, creat
         D("0.5"),
         stop_kind,
     )
-    item = codec.fill_to_item(fill, seq=3, mark_price=D(19690), ws=True)
+    item = trading_codec.fill_to_item(fill, seq=3, mark_price=D(19690), ws=True)
     assert (item["createType"], item["seq"], item["category"], item["markPrice"]) == (create_type, 3, "linear", "19690")
-    assert codec.fill_from_item(item) == fill
+    assert trading_codec.fill_from_item(item) == fill
 
 
 def test_position_from_captured_rows_and_the_flat_row():
-    pos = codec.position_from_item(POSITION)
+    pos = trading_codec.position_from_item(POSITION)
     assert pos == Position(
         "BTCUSDT",
         Side.BUY,
@@ -346,13 +348,13 @@ def test_position_from_captured_rows_and_the_flat_row():
         D(48000),
         1_676_538_056_258,
     )
-    assert codec.position_from_item(FLAT) is None
+    assert trading_codec.position_from_item(FLAT) is None
 
 
 def test_position_round_trips_and_reports_margins_by_tier():
     inst = btc()
     pos = Position("BTCUSDT", Side.SELL, D("0.5"), D(20000), D(20), D(500), D("20900"), D(21000), None, D(20500), 3)
-    item = codec.position_to_item("BTCUSDT", pos, inst=inst, mark=D(19900), leverage=D(20), seq=4)
+    item = trading_codec.position_to_item("BTCUSDT", pos, inst=inst, mark=D(19900), leverage=D(20), seq=4)
     assert (item["positionValue"], item["positionMM"], item["unrealisedPnl"], item["riskId"]) == (
         "10000",
         "50",
@@ -360,16 +362,16 @@ def test_position_round_trips_and_reports_margins_by_tier():
         1,
     )
     assert (item["takeProfit"], item["stopLoss"], item["positionIdx"]) == ("0", "20500", 0)
-    assert codec.position_from_item(item) == pos
-    ws = codec.position_to_item("BTCUSDT", pos, inst=inst, mark=D(19900), leverage=D(20), ws=True)
+    assert trading_codec.position_from_item(item) == pos
+    ws = trading_codec.position_to_item("BTCUSDT", pos, inst=inst, mark=D(19900), leverage=D(20), ws=True)
     assert ws["entryPrice"] == "20000" and "avgPrice" not in ws and ws["category"] == "linear"
-    flat = codec.position_to_item("BTCUSDT", None, inst=inst, mark=D(19900), leverage=D(10))
+    flat = trading_codec.position_to_item("BTCUSDT", None, inst=inst, mark=D(19900), leverage=D(10))
     assert (flat["side"], flat["size"], flat["liqPrice"], flat["positionIM"]) == ("", "0", "", "0")
-    assert codec.position_from_item(flat) is None
+    assert trading_codec.position_from_item(flat) is None
 
 
 def test_wallet_account_totals():
-    acct = codec.wallet_to_account(
+    acct = account_codec.wallet_to_account(
         balance=D(1000),
         available=D(880),
         equity=D(1010),
@@ -392,7 +394,7 @@ def test_wallet_account_totals():
         "100",
         "-3",
     )
-    assert codec.wallet_from_account(acct) == (D(1000), D(880))
+    assert account_codec.wallet_from_account(acct) == (D(1000), D(880))
 
 
 def test_intent_round_trips_through_place_order_params():
@@ -407,7 +409,7 @@ def test_intent_round_trips_through_place_order_params():
         take_profit=D(21000),
         stop_loss=D(19000),
     )
-    params = codec.intent_to_params(intent)
+    params = trading_codec.intent_to_params(intent)
     assert params == {
         "category": "linear",
         "symbol": "BTCUSDT",
@@ -424,9 +426,9 @@ def test_intent_round_trips_through_place_order_params():
         "stopLoss": "19000",
         "slTriggerBy": "LastPrice",
     }
-    assert codec.params_to_intent(params) == intent
+    assert trading_codec.params_to_intent(params) == intent
     market = OrderIntent("", "BTCUSDT", Side.SELL, D("0.001"), reduce_only=True)
-    assert codec.params_to_intent(codec.intent_to_params(market)) == market
+    assert trading_codec.params_to_intent(trading_codec.intent_to_params(market)) == market
 
 
 def test_params_accept_json_numbers_as_ws_order_entry_sends_them():
@@ -438,7 +440,7 @@ def test_params_accept_json_numbers_as_ws_order_entry_sends_them():
         "qty": 0.001,
         "price": 20000.5,
     }
-    intent = codec.params_to_intent(params)
+    intent = trading_codec.params_to_intent(params)
     assert (intent.qty, intent.price) == (D("0.001"), D("20000.5"))
 
 
@@ -460,7 +462,7 @@ def test_params_accept_json_numbers_as_ws_order_entry_sends_them():
 def test_params_refusals_carry_bybit_codes(change: dict, code: int):
     params = {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", "qty": "0.001"}
     with pytest.raises(codec.CodecError) as e:
-        codec.params_to_intent(params | change)
+        trading_codec.params_to_intent(params | change)
     assert e.value.code == code
 
 

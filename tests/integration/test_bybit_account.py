@@ -11,6 +11,7 @@ import time
 from decimal import Decimal as D
 
 import pytest
+from pybit.unified_trading import HTTP
 from structlog.testing import capture_logs
 
 from omni.config import load_config
@@ -258,6 +259,10 @@ async def test_a_top_up_mid_run_is_capital_keeps_the_identity_exact_and_trips_no
 
         asm, logs = await _journaled_run(srv, tmp_path, 40, during=top_up, OMNI_RISK__MAX_DRAWDOWN_PCT="1")
         wallet = srv.state.account(KEY).engine.balance
+        http = HTTP(testnet=True, api_key=KEY, api_secret=SECRET)
+        http.endpoint = srv.url
+        log = await asyncio.to_thread(http.get_transaction_log, accountType="UNIFIED", currency="USDT", limit=1)
+        newest_cash_balance = D(log["result"]["list"][0]["cashBalance"])
     p = asm.portfolio
     assert p.deposits == D(250) and p.withdrawals == 0
     assert asm.guard.kill_switch is None
@@ -270,6 +275,8 @@ async def test_a_top_up_mid_run_is_capital_keeps_the_identity_exact_and_trips_no
         assert (row["kind"], row["amount"]) == ("TRANSFER_IN", "250")
     finally:
         journal.close()
+    # the exchange's own record: the transaction log's newest cashBalance is the ledger's capital
+    assert newest_cash_balance == p.capital
 
 
 async def test_a_restart_after_2_9_usdt_of_daily_loss_leaves_only_the_rest_of_the_days_budget(tmp_path):
@@ -305,3 +312,40 @@ async def test_a_restart_after_2_9_usdt_of_daily_loss_leaves_only_the_rest_of_th
     finally:
         journal.close()
     assert not [e for e in logs if e["event"] == "capital_unexplained"]
+
+
+async def test_a_kill_switch_whose_latch_cannot_be_written_still_flattens_the_exchange(tmp_path):
+    # Arrange: the daemon assembled on the emulator with an open position and a resting order on the exchange
+    async with emulator(AccountConfig(KEY, SECRET, balance=START, margin_mode="ISOLATED_MARGIN")) as srv:
+        srv.state.place(KEY, OrderIntent("pos-1", "BTCUSDT", Side.BUY, D("0.01"), stop_loss=D(19_000)))
+        srv.state.place(KEY, OrderIntent("rest-1", "ETHUSDT", Side.BUY, D("0.01"), OrderType.LIMIT, D(1_000)))
+        ws = srv.url.replace("http://", "ws://")
+        env = {
+            "OMNI_VENUE__NAME": "bybit-testnet",
+            "OMNI_VENUE__REST_URL": srv.url,
+            "OMNI_VENUE__PUBLIC_WS_URL": ws,
+            "OMNI_VENUE__PRIVATE_WS_URL": ws,
+            "OMNI_ENGINE__STATE_DIR": str(tmp_path),
+            "OMNI_ENGINE__UNKNOWN_POSITIONS": "adopt",
+        }
+        cfg = load_config(None, env=env)
+        asm = await assemble_bybit(cfg, get("t"), bybit_venue(cfg, get("t"), KEY, SECRET))
+        try:
+            await Supervisor(asm, get("t")).reconcile()
+
+            def broken(reason, market_ts=None):
+                raise PermissionError(13, "Read-only file system")
+
+            asm.trader.latch.trip = broken
+            asm.guard.kill_switch = "max_daily_loss: test"
+
+            # Act
+            with capture_logs() as logs:
+                await asm.trader.trip()
+        finally:
+            await asm.venue.close()
+        # Assert: said so, and the exchange holds nothing
+        engine = srv.state.account(KEY).engine
+        assert engine.positions() == {} and engine.open_orders() == []
+        assert "kill_switch_latch_failed" in [e["event"] for e in logs]
+        assert not asm.pipeline.entries_enabled and not asm.trader.flatten_pending

@@ -412,7 +412,9 @@ def _core(
             journaled_day=risk_state.get("day"),
         )
     writer = JournalWriter(journal, log, clock=venue.now_ms)
-    first_run = journal.meta("capital_start") is None
+    # a new baseline whenever this run does not resume the journal's account (a first run, or a journal another
+    # venue wrote): a later restart must read this run's start, not another account's
+    first_run = resume is None
     writer.add(
         [
             *([("meta", ("capital_start", json.dumps(str(capital))))] if first_run else []),

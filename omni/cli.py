@@ -230,7 +230,6 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--api-secret", default=None, help="the account's API secret (default: BYBIT_API_SECRET)")
     em.add_argument("--balance", type=float, default=12.0, help="USDT balance of the account (default 12)")
     em.add_argument("--seed", type=int, default=1, help="synthetic market seed (default 1)")
-    em.add_argument("--symbols", type=int, default=10, help="synthetic symbols (default 10)")
     em.add_argument(
         "--data",
         nargs="+",
@@ -239,12 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="replay recorded klines instead of a synthetic market",
     )
-    em.add_argument(
-        "--bar-seconds", type=float, default=1.0, help="wall seconds per 1m market bar (default 1: a rehearsal at 60x)"
-    )
     em.add_argument("--warmup-bars", type=int, default=600, help="history served before the first request")
-    from omni.emulator.options import add_account_options
+    from omni.emulator.options import add_account_options, add_market_options
 
+    add_market_options(em)
     add_account_options(em.add_argument_group("account modes (what /v5/account/info reports at start)"))
 
     def rate(text: str) -> float:
@@ -531,12 +528,13 @@ def _emulator(args: argparse.Namespace) -> int:
     from decimal import Decimal
 
     from omni import logsetup
+    from omni.emulator import reference
     from omni.emulator.chaos import ChaosConfig
-    from omni.emulator.options import account_modes
+    from omni.emulator.options import GENERATED_DEFAULT, account_modes, market_timing
     from omni.emulator.server import EmulatorConfig, EmulatorServer
     from omni.emulator.state import AccountConfig
     from omni.emulator.ws import WsHub
-    from omni.venues.instruments_file import default_instruments_path, load_instruments
+    from omni.venues.instruments_file import default_instruments_path, generated_instruments, load_instruments
 
     key = args.api_key or os.environ.get("BYBIT_API_KEY")
     secret = args.api_secret or os.environ.get("BYBIT_API_SECRET")
@@ -548,12 +546,18 @@ def _emulator(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"omni emulator: warning: listening on {args.host}, not loopback", file=sys.stderr)
-    instruments = None
-    if not args.data:
+    instruments, prices = None, {}
+    if args.data and args.start is not None:
+        print("omni emulator: --start applies to the synthetic market (a replay runs at its files' times)",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    if not args.data:  # the instrument file's most liquid (all by default), else generated ones from BTCUSDT
         path = default_instruments_path()
         if path is not None:
-            known = load_instruments(path)
-            instruments = {s: known[s] for s in sorted(known)[: args.symbols]}
+            instruments = reference.select(load_instruments(path), args.symbols)
+        else:
+            instruments = generated_instruments(args.symbols or GENERATED_DEFAULT, args.seed, btc=True)
+        prices = reference.reference_prices(instruments)
     chaos = ChaosConfig(
         seed=args.chaos_seed,
         ws_drop_every=args.chaos_ws_drop_every or 0.0,
@@ -573,24 +577,36 @@ def _emulator(args: argparse.Namespace) -> int:
         instruments=instruments,
         replay_paths=[str(p) for p in args.data or []],
         seed=args.seed,
-        symbols=args.symbols,
+        start_prices=prices,
         warmup_bars=args.warmup_bars,
-        bar_seconds=args.bar_seconds,
         host=args.host,
         port=args.port,
         app_hooks=[WsHub.hook],
         chaos=chaos,
+        **market_timing(args),
     )
     logsetup.configure("auto", "info")
     log = logsetup.get("emulator")
+    if prices:
+        short = reference.min_value_shortfalls(instruments or {}, prices)
+        log.info("emulator_prices", symbols=len(prices), min_qty_below_min_value=len(short),
+                 examples={s: round(v, 4) for s, v in list(short.items())[:5]})  # fmt: skip
 
     async def main() -> None:
-        async with EmulatorServer(config) as server:
+        try:
+            server = EmulatorServer(config)
+        except ValueError as e:  # a state file that does not fit this emulator
+            print(f"omni emulator: {e}", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE) from None
+        async with server:
             log.info(
                 "emulator_ready",
                 url=server.url,
                 ws=server.url.replace("http", "ws"),
                 symbols=len(server.state.instruments),
+                market_ts=server.state.market_ts,
+                speed=server.speed,
+                restored=server.restored,
             )
             print(f"OMNI Bybit V5 emulator on {server.url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
             if chaos.active:

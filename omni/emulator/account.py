@@ -15,26 +15,55 @@ so tests can assert what a client did):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import structlog
+
+from omni.domain.events import (
+    Event,
+    FundingPaid,
+    Liquidated,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    PositionChanged,
+)
 from omni.domain.instrument import ZERO, Instrument
-from omni.domain.orders import Fill, Order, StopKind
+from omni.domain.orders import ExecType, Fill, Order, OrderStatus, OrderType, StopKind, TimeInForce
+from omni.emulator.closed_pnl import ClosedPnlBook
 from omni.emulator.ledger import Ledger
 from omni.emulator.options import ACCOUNT_TYPES, MARGIN_MODES, POSITION_MODES
 from omni.exchange import rules
 from omni.exchange.matching import MatchingEngine
+from omni.venues import bybit_codec as codec
 from omni.venues import bybit_codec_account as account_codec
 from omni.venues import bybit_codec_trading as trading_codec
 
 Listener = Callable[[str, list[dict[str, Any]]], None]
+Topics = list[tuple[str, list[dict[str, Any]]]]
+
+OPEN = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+_USER_CANCELS = {"CancelByUser": "CancelByUser", "CancelAll": "CancelByUser"}
 
 #: account/info ``unifiedMarginStatus``: 5 = unified trading account 2.0, 1 = classic (docs/v5/enum)
 UNIFIED_STATUS = {"unified": 5, "classic": 1}
 UTA_ONLY = 10028
 UTA_ONLY_MSG = "The API can only be accessed by unified account users."
+
+log = structlog.get_logger("omni.emulator.state")
+
+#: /v5/user/query-api: what the emulated key may do, and the days a key without an IP bound stays valid
+KEY_PERMISSIONS = {
+    "ContractTrade": ("Order", "Position"), "Spot": ("SpotTrade",), "Wallet": ("AccountTransfer",),
+    "Options": ("OptionsTrade",), "Derivatives": ("DerivativesTrade",), "CopyTrading": (), "BlockTrade": (),
+    "Exchange": ("ExchangeHistory",), "NFT": (), "Affiliate": (), "Earn": (), "FiatP2P": (), "FiatBitPay": (),
+    "FiatConvertBroker": (), "FiatGlobalPay": (), "BitCard": (), "ByXPost": (),
+}  # fmt: skip
+KEY_DAYS = 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +136,11 @@ class Account:
         self.uid = uid
         self.margin_mode = config.margin_mode
         self.modes_updated_ms = now_ms
+        self.created_ms = now_ms
         self.coin_position_mode = POSITION_MODES[config.position_mode]
         self.symbol_position_mode: dict[str, int] = {}  # per-symbol settings, over the coin's
         self.ledger = Ledger(uid, config.balance)
+        self.closed = ClosedPnlBook()
         self.engine = MatchingEngine(
             instruments, balance=config.balance, taker_fee=config.taker_fee, maker_fee=config.maker_fee,
             slippage_bps=config.slippage_bps, default_leverage=config.default_leverage,
@@ -181,6 +212,75 @@ class Account:
         rec.updated_ts = ts
         return rec
 
+    # ------------------------------------------------------------ booking engine events
+
+    def book(
+        self, events: Sequence[Event], ts: int, touched: set[str] | None = None,
+        changed: list[OrderRecord] | None = None,
+    ) -> Topics:  # fmt: skip
+        """Book engine events on the account; returns what to push, in Bybit's private stream shapes."""
+        orders = [r.item(ws=True) for r in changed or ()]
+        execs: list[dict[str, Any]] = []
+        symbols = set(touched or ())
+        for ev in events:
+            if isinstance(ev, OrderAccepted):
+                orders.append(self.track(ev.order, ts).item(ws=True))
+            elif isinstance(ev, OrderCancelled):
+                rec = self.track(ev.order, ts)
+                if ev.reason in _USER_CANCELS:
+                    rec.cancel_type = _USER_CANCELS[ev.reason]
+                else:
+                    rec.reject_reason = ev.reason
+                orders.append(rec.item(ws=True))
+            elif isinstance(ev, OrderFilled | Liquidated | FundingPaid):
+                execs.append(self._book_fill(ev, ts, orders))
+            elif isinstance(ev, PositionChanged):
+                symbols.add(ev.symbol)
+                self.updated[ev.symbol] = ev.ts
+                if ev.position is None:
+                    self.fresh.add(ev.symbol)
+        for sym in symbols:
+            self.pos_seq[sym] = self.next_seq()
+        if self.ledger.cash != self.engine.balance:  # an emulator bug: say so, keep serving from the engine's figure
+            log.error("emulator_ledger_mismatch", ledger=str(self.ledger.cash), wallet=str(self.engine.balance))
+            self.ledger.cash = self.engine.balance
+        topics: Topics = [("order", orders), ("execution", execs),
+                          ("position", [self.position_item(sym, True) for sym in symbols])]  # fmt: skip
+        if orders or execs or symbols:
+            topics.append(("wallet", [self.wallet_item()]))
+        return [(topic, data) for topic, data in topics if data]
+
+    def _book_fill(self, ev: OrderFilled | Liquidated | FundingPaid, ts: int, orders: list) -> dict[str, Any]:
+        fill = ev.fill
+        rec = None
+        if isinstance(ev, OrderFilled) and ev.order is not None:
+            rec = self.track(ev.order, ts, fill.stop_kind)
+        elif isinstance(ev, Liquidated):
+            order = Order(fill.order_id, "", fill.symbol, fill.side, fill.qty, OrderType.MARKET, None,
+                          TimeInForce.IOC, True, OrderStatus.FILLED, fill.qty, fill.ts)  # fmt: skip
+            rec = self.track(order, ts)
+            rec.create_type = "CreateByLiq"
+        net = fill.realised_pnl - fill.fee
+        if rec is not None:
+            rec.cum_value += fill.qty * fill.price
+            rec.cum_fee += fill.fee
+            rec.closed_pnl += net
+            fill = dataclasses.replace(fill, order_id=rec.order.order_id, client_id=rec.order.client_id)
+            orders.append(rec.item(ws=True))
+        sym = fill.symbol
+        if sym in self.fresh and fill.exec_type is not ExecType.FUNDING:
+            self.fresh.discard(sym)
+            self.cur_realised[sym] = ZERO
+        self.cur_realised[sym] = self.cur_realised.get(sym, ZERO) + net
+        self.cum_realised[sym] = self.cum_realised.get(sym, ZERO) + net
+        leaves = rec.order.qty - rec.order.filled_qty if rec is not None and rec.order.status in OPEN else ZERO
+        item = trading_codec.fill_to_item(fill, seq=self.next_seq(), order=rec.order if rec else None,
+                                          mark_price=self.engine.mark_price(sym), leaves_qty=leaves)  # fmt: skip
+        self.executions.append((fill, item))
+        self.ledger.book_fill(fill)
+        self.closed.on_fill(fill, rec.order if rec else None, self.engine.leverage(sym))
+        return item | {"category": codec.CATEGORY}
+
     # ------------------------------------------------------------ modes
 
     @property
@@ -193,6 +293,21 @@ class Account:
             "unifiedMarginStatus": UNIFIED_STATUS[self.config.account_type], "marginMode": self.margin_mode,
             "isMasterTrader": False, "spotHedgingStatus": "OFF", "updatedTime": str(self.modes_updated_ms),
             "dcpStatus": "OFF", "timeWindow": 0, "smpGroup": 0,
+        }  # fmt: skip
+
+    def key_info(self) -> dict[str, Any]:
+        """The /v5/user/query-api result: a master account's read-write key, no IP bound (so it expires 90 days
+        after it was made: the emulator's start), contract, spot, options and wallet-transfer permissions."""
+        created = self.created_ms // 1000
+        iso = "%Y-%m-%dT%H:%M:%SZ"
+        return {
+            "id": str(self.uid * 10 + 1), "note": "omni emulator", "apiKey": self.config.api_key, "readOnly": 0,
+            "secret": "", "permissions": {k: list(v) for k, v in KEY_PERMISSIONS.items()}, "ips": ["*"], "type": 1,
+            "deadlineDay": KEY_DAYS, "expiredAt": time.strftime(iso, time.gmtime(created + KEY_DAYS * 86_400)),
+            "createdAt": time.strftime(iso, time.gmtime(created)), "unified": 0, "uta": 1 if self.unified else 0,
+            "userID": self.uid, "inviterID": 0, "vipLevel": "No VIP", "mktMakerLevel": "0", "affiliateID": 0,
+            "rsaPublicKey": "", "isMaster": True, "parentUid": "0", "kycLevel": "LEVEL_DEFAULT", "kycRegion": "",
+            "userIDInt64": str(self.uid), "inviterIDInt64": "0", "affiliateIDInt64": "0",
         }  # fmt: skip
 
     def set_margin_mode(self, mode: str, now_ms: int) -> None:

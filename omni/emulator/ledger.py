@@ -32,7 +32,25 @@ MAX_WINDOW_MS = 7 * DAY_MS
 
 
 class WindowError(ValueError):
-    """A transaction-log time window Bybit refuses."""
+    """A time window Bybit refuses."""
+
+
+def window(
+    now: int, start: int | None, end: int | None, default_ms: int, max_ms: int = MAX_WINDOW_MS
+) -> tuple[int, int]:
+    """Bybit's time window of a history query: both given = [start, end] (at most ``max_ms`` apart), only
+    ``start`` = [start, start + default], only ``end`` = [end - default, end], none = [now - default, now].
+    Raises WindowError for a window Bybit refuses."""
+    if start is not None and end is not None:
+        if start > end:
+            raise WindowError("startTime needs to be smaller than endTime")
+        if end - start > max_ms:
+            raise WindowError("The time range between startTime and endTime cannot exceed 7 days")
+        return start, end
+    if start is not None:
+        return start, start + default_ms
+    end = now if end is None else end
+    return end - default_ms, end
 
 
 class Ledger:
@@ -90,17 +108,7 @@ class Ledger:
         kind: str | None = None,
     ) -> tuple[list[Transaction], int | None]:  # fmt: skip
         """One page, newest first, and the cursor of the next one (None at the end). Raises WindowError."""
-        if start is not None and end is not None:
-            if start > end:
-                raise WindowError("startTime needs to be smaller than endTime")
-            if end - start > MAX_WINDOW_MS:
-                raise WindowError("The time range between startTime and endTime cannot exceed 7 days")
-        elif start is not None:
-            end = start + DAY_MS
-        else:
-            end = now if end is None else end
-            start = end - DAY_MS
-        assert end is not None
+        start, end = window(now, start, end, DAY_MS)
         if currency is not None and codec.COIN not in currency.split(","):
             return [], None
         page: list[Transaction] = []

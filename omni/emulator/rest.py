@@ -1,28 +1,38 @@
-"""Bybit V5 REST endpoints of the emulator as plain functions: (state, params, api_key) -> ``result`` object.
+"""Bybit V5 private REST endpoints of the emulator as plain functions: (state, params, api_key) -> ``result``.
 
 No HTTP here: ``server.py`` authenticates, rate-limits, parses parameters and wraps results in Bybit's envelope.
-A refusal is raised as ``ApiError`` / ``StateError`` / ``CodecError`` (each has Bybit's retCode) and answered
-with HTTP 200. Lists are newest first and paginate with an opaque ``cursor`` like Bybit's.
+The public market endpoints are ``rest_market.py``, the parameter helpers ``rest_common.py``; ``ROUTES`` lists
+them all. Lists are newest first and paginate with an opaque ``cursor`` like Bybit's; the history lists
+(executions, order history, closed PnL, transaction log) take Bybit's time windows around market time.
+
+Limits as Bybit documents them (docs/v5): order realtime and history ``limit`` 1..50 (default 20; realtime with
+``openOnly=1`` lists the 500 most recent closed orders), executions 1..100 (default 50), closed PnL 1..100
+(default 50), transaction log 1..50 (default 20), positions 1..200 (default 20); executions, order history and
+closed PnL cover 7 days by default and at most, the transaction log 24 h by default and 7 days at most. A query
+by orderId / orderLinkId finds the order whatever its time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from omni.domain.orders import ExecType
+from omni.emulator import rest_market as market
 from omni.emulator.account import UTA_ONLY, UTA_ONLY_MSG
 from omni.emulator.ledger import WindowError
+from omni.emulator.rest_common import PARAM_ERROR, ApiError, Handler, Params, cursor_param, history_window
+from omni.emulator.rest_common import get as _get
+from omni.emulator.rest_common import int_param as _int
+from omni.emulator.rest_common import linear as _linear
+from omni.emulator.rest_common import page as _page
+from omni.emulator.rest_common import symbol_param as _symbol
 from omni.emulator.state import OPEN, EmulatorState
 from omni.venues import bybit_codec as codec
 from omni.venues import bybit_codec_account as account_codec
 from omni.venues import bybit_codec_trading as trading_codec
 
-Params = dict[str, Any]
-Handler = Callable[[EmulatorState, Params, str], dict[str, Any]]
-PARAM_ERROR = 10001
-KLINE_MINUTES = {"1": 1, "3": 3, "5": 5, "15": 15, "30": 30, "60": 60, "120": 120, "240": 240, "360": 360, "720": 720}
+__all__ = ["PARAM_ERROR", "ROUTES", "SUCCESS_MSG", "UID_LIMITS", "UID_WINDOWS_MS", "ApiError", "Handler", "Params"]
 
 #: Per-UID limits (requests per rolling second) of the private endpoints (docs/v5/rate-limit, design note 7).
 UID_LIMITS = {
@@ -31,7 +41,7 @@ UID_LIMITS = {
     "/v5/order/history": 50, "/v5/position/list": 50, "/v5/execution/list": 50,
     "/v5/account/wallet-balance": 50, "/v5/account/fee-rate": 5, "/v5/account/info": 50,
     "/v5/account/set-margin-mode": 5, "/v5/position/switch-mode": 10, "/v5/account/transaction-log": 25,
-    "/v5/account/demo-apply-money": 1,
+    "/v5/account/demo-apply-money": 1, "/v5/position/closed-pnl": 50, "/v5/user/query-api": 10,
 }  # fmt: skip
 #: endpoints whose UID window is not one second (docs/v5/demo: demo-apply-money is 1 request per minute)
 UID_WINDOWS_MS = {"/v5/account/demo-apply-money": 60_000}
@@ -42,134 +52,8 @@ DEMO_MONEY_MAX = {"BTC": Decimal(15), "ETH": Decimal(200), "USDT": Decimal(100_0
 #: demo-apply-money with no ``utaDemoApplyMoney`` (pybit's ``request_demo_trading_funds()`` sends no body): the
 #: amount Bybit applies then is not documented; the emulator applies the USDT maximum
 DEMO_MONEY_DEFAULT = [{"coin": "USDT", "amountStr": "100000"}]
-
-
-class ApiError(Exception):
-    """A refused request: Bybit's retCode and retMsg."""
-
-    def __init__(self, code: int, message: str):
-        super().__init__(f"[{code}] {message}")
-        self.code = code
-        self.message = message
-
-
-# ------------------------------------------------------------ parameter helpers
-
-
-def _get(params: Params, name: str, required: bool = False) -> str | None:
-    value = params.get(name)
-    if value in (None, ""):
-        if required:
-            raise ApiError(PARAM_ERROR, f"Missing some parameters that must be filled in, {name}")
-        return None
-    return str(value)
-
-
-def _int(params: Params, name: str, default: int, lo: int = 1, hi: int = 1 << 62) -> int:
-    raw = _get(params, name)
-    if raw is None:
-        return default
-    if not raw.lstrip("-").isdigit() or not lo <= int(raw) <= hi:
-        raise ApiError(PARAM_ERROR, f"params error: {name} must be an integer in [{lo}, {hi}]")
-    return int(raw)
-
-
-def _linear(params: Params, required: bool = True) -> None:
-    category = _get(params, "category", required)
-    if category is not None and category != codec.CATEGORY:
-        raise ApiError(PARAM_ERROR, f"params error: category only support linear, got {category}")
-
-
-def _symbol(state: EmulatorState, params: Params, required: bool = True) -> str | None:
-    symbol = _get(params, "symbol", required)
-    if symbol is not None and symbol not in state.instruments:
-        raise ApiError(PARAM_ERROR, f"params error: symbol invalid: {symbol}")
-    return symbol
-
-
-def _page(items: list, params: Params, default: int, most: int) -> tuple[list, str]:
-    """One page of ``items`` from ``cursor`` (an offset), and the next cursor ('' at the end)."""
-    limit = _int(params, "limit", default, 1, most)
-    start = _int(params, "cursor", 0, 0)
-    end = start + limit
-    return items[start:end], str(end) if end < len(items) else ""
-
-
-def _window(params: Params, ts: int, start: str = "startTime", end: str = "endTime") -> bool:
-    lo, hi = _int(params, start, 0, 0), _int(params, end, 1 << 62, 0)
-    return lo <= ts <= hi
-
-
-# ------------------------------------------------------------ market (public)
-
-
-def server_time(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
-    now = state.now_ms()
-    return {"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)}
-
-
-def instruments_info(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
-    _linear(params)
-    symbol = _symbol(state, params, False)
-    status = _get(params, "status")
-    insts = [state.instruments[symbol]] if symbol else [state.instruments[s] for s in sorted(state.instruments)]
-    items = [] if status not in (None, "Trading") else [codec.instrument_to_item(i) for i in insts]
-    page, cursor = _page(items, params, 500, 1000)
-    return {"category": codec.CATEGORY, "list": page, "nextPageCursor": cursor}
-
-
-def tickers(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
-    _linear(params)
-    symbol = _symbol(state, params, False)
-    symbols = [symbol] if symbol else sorted(state.instruments)
-    # a symbol without a price yet (a replay file that starts later) is not listed
-    return {"category": codec.CATEGORY, "list": [state.ticker(s) for s in symbols if state.bars(s)]}
-
-
-def kline(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
-    _linear(params, required=False)
-    symbol = _symbol(state, params)
-    assert symbol is not None
-    interval = _get(params, "interval", True)
-    minutes = KLINE_MINUTES.get(interval or "")
-    bars = state.bars(symbol)
-    if minutes is None or (bars and minutes % bars[-1].minutes):
-        raise ApiError(PARAM_ERROR, f"params error: interval {interval} is not served by the emulator")
-    inst = state.instruments[symbol]
-    rows = [codec.bar_to_kline_row(b, inst) for b in reversed(state.candles(symbol, minutes))
-            if _window(params, b.ts, "start", "end")]  # fmt: skip
-    return {"category": codec.CATEGORY, "symbol": symbol, "list": rows[: _int(params, "limit", 200, 1, 1000)]}
-
-
-def orderbook(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
-    _linear(params)
-    symbol = _symbol(state, params)
-    assert symbol is not None
-    bids, asks = state.book(symbol, _int(params, "limit", 25, 1, 500))
-    now = state.now_ms()
-
-    def side(levels: list[tuple[Decimal, Decimal]]) -> list[list[str]]:
-        return [[codec.dstr(p), codec.dstr(q)] for p, q in levels]
-
-    return {"s": symbol, "b": side(bids), "a": side(asks), "ts": now, "u": state.market_ts // 60_000,
-            "seq": state.market_ts // 60_000, "cts": state.market_ts}  # fmt: skip
-
-
-def funding_history(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
-    _linear(params)
-    symbol = _symbol(state, params)
-    assert symbol is not None
-    items = [codec.funding_to_item(f) for f in reversed(state.fundings(symbol)) if _window(params, f.ts)]
-    return {"category": codec.CATEGORY, "list": items[: _int(params, "limit", 200, 1, 200)]}
-
-
-def risk_limit(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
-    _linear(params)
-    symbol = _symbol(state, params, False)
-    symbols = [symbol] if symbol else sorted(state.instruments)
-    items = [t for s in symbols for t in codec.risk_tiers_to_items(state.instruments[s])]
-    page, cursor = _page(items, params, 500, 500)
-    return {"category": codec.CATEGORY, "list": page, "nextPageCursor": cursor}
+#: /v5/order/realtime with openOnly=1 lists at most this many of the most recent closed orders
+CLOSED_KEPT = 500
 
 
 # ------------------------------------------------------------ account
@@ -218,14 +102,12 @@ def transaction_log(state: EmulatorState, params: Params, key: str) -> dict[str,
     if account_type not in (None, "UNIFIED"):
         raise ApiError(PARAM_ERROR, "accountType only support UNIFIED")
     start, end = _get(params, "startTime"), _get(params, "endTime")
-    cursor = _get(params, "cursor")
-    if cursor is not None and not cursor.isdigit():
-        raise ApiError(PARAM_ERROR, "params error: cursor invalid")
+    cursor = cursor_param(params)
     try:
         rows, after = state.account(key).ledger.query(
             state.market_ts, start=None if start is None else _int(params, "startTime", 0, 0),
             end=None if end is None else _int(params, "endTime", 0, 0), limit=_int(params, "limit", 20, 1, 50),
-            cursor=None if cursor is None else int(cursor), category=_get(params, "category"),
+            cursor=cursor, category=_get(params, "category"),
             currency=_get(params, "currency"), base_coin=_get(params, "baseCoin"), kind=_get(params, "type"),
         )  # fmt: skip
     except WindowError as e:
@@ -316,33 +198,40 @@ def cancel_all(state: EmulatorState, params: Params, key: str) -> dict[str, Any]
     return {"list": [{"orderId": r.order.order_id, "orderLinkId": r.order.client_id} for r in recs], "success": "1"}
 
 
-def _orders(state: EmulatorState, params: Params, key: str, open_only: bool) -> dict[str, Any]:
+def _orders(state: EmulatorState, params: Params, key: str, realtime: bool) -> dict[str, Any]:
     _linear(params)
     symbol = _symbol(state, params, False)
     order_id, link_id = _get(params, "orderId"), _get(params, "orderLinkId")
     status = _get(params, "orderStatus")
     by_id = order_id is not None or link_id is not None
+    open_only = str(params.get("openOnly") or 0) != "1"
+    lo, hi = (0, 1 << 62) if realtime or by_id else history_window(state, params)
     recs = [
         r for r in reversed(state.account(key).orders.values())
         if (symbol is None or r.order.symbol == symbol)
         and (order_id is None or r.order.order_id == order_id)
         and (link_id is None or r.order.client_id == link_id)
         and (status is None or r.order.status.value == status)
-        and (r.order.status in OPEN or not open_only or by_id)
+        and lo <= r.order.created_ts <= hi
     ]  # fmt: skip
+    if realtime and not by_id:  # open orders, or (openOnly=1) the 500 most recent closed ones
+        recs = [r for r in recs if (r.order.status in OPEN) == open_only]
+        if not open_only:
+            recs = recs[:CLOSED_KEPT]
     page, cursor = _page([r.item() for r in recs], params, 20, 50)
     return {"category": codec.CATEGORY, "list": page, "nextPageCursor": cursor}
 
 
 def open_orders(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
-    """Open orders; with orderId/orderLinkId also a recently closed one (as Bybit does)."""
+    """Open orders; with orderId/orderLinkId also a closed one, with ``openOnly=1`` the recent closed ones."""
     if _get(params, "symbol") is None and _get(params, "settleCoin") is None and _get(params, "baseCoin") is None:
         raise ApiError(PARAM_ERROR, "Missing some parameters that must be filled in, symbol or settleCoin")
     return _orders(state, params, key, True)
 
 
 def order_history(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
-    """Every order of the account in any status (filter with orderStatus), newest first."""
+    """Every order of the account created in the window (7 days; any status, filter with orderStatus), newest
+    first; by orderId/orderLinkId whatever its time."""
     return _orders(state, params, key, False)
 
 
@@ -412,27 +301,54 @@ def executions(state: EmulatorState, params: Params, key: str) -> dict[str, Any]
     exec_type = _get(params, "execType")
     if exec_type is not None and exec_type not in {t.value for t in ExecType}:
         raise ApiError(PARAM_ERROR, f"params error: execType {exec_type}")
+    lo, hi = (0, 1 << 62) if order_id is not None or link_id is not None else history_window(state, params)
     items = [
         item for fill, item in reversed(state.account(key).executions)
         if (symbol is None or fill.symbol == symbol)
         and (order_id is None or fill.order_id == order_id)
         and (link_id is None or fill.client_id == link_id)
         and (exec_type is None or fill.exec_type.value == exec_type)
-        and _window(params, fill.ts)
+        and lo <= fill.ts <= hi
     ]  # fmt: skip
     page, cursor = _page(items, params, 50, 100)
     return {"category": codec.CATEGORY, "list": page, "nextPageCursor": cursor}
 
 
+def closed_pnl(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
+    """One row per closing order, newest first (see ``closed_pnl.py``): limit 1..100, 7-day windows."""
+    _linear(params)
+    symbol = _symbol(state, params, False)
+    start = None if _get(params, "startTime") is None else _int(params, "startTime", 0, 0)
+    end = None if _get(params, "endTime") is None else _int(params, "endTime", 0, 0)
+    try:
+        rows, after = state.account(key).closed.query(
+            state.market_ts, start=start, end=end, limit=_int(params, "limit", 50, 1, 100),
+            cursor=cursor_param(params), symbol=symbol,
+        )  # fmt: skip
+    except WindowError as e:
+        raise ApiError(PARAM_ERROR, f"params error: {e}") from None
+    return {"category": codec.CATEGORY, "list": [r.item() for r in rows],
+            "nextPageCursor": "" if after is None else str(after)}  # fmt: skip
+
+
+# ------------------------------------------------------------ user
+
+
+def query_api(state: EmulatorState, params: Params, key: str) -> dict[str, Any]:
+    """The API key's information (docs/v5/user/apikey-info); ``userID`` is the account's UID (100001 for the
+    first key), the id journals can be keyed by."""
+    return state.account(key).key_info()
+
+
 #: (method, path) -> (handler, private)
 ROUTES: dict[tuple[str, str], tuple[Handler, bool]] = {
-    ("GET", "/v5/market/time"): (server_time, False),
-    ("GET", "/v5/market/instruments-info"): (instruments_info, False),
-    ("GET", "/v5/market/tickers"): (tickers, False),
-    ("GET", "/v5/market/kline"): (kline, False),
-    ("GET", "/v5/market/orderbook"): (orderbook, False),
-    ("GET", "/v5/market/funding/history"): (funding_history, False),
-    ("GET", "/v5/market/risk-limit"): (risk_limit, False),
+    ("GET", "/v5/market/time"): (market.server_time, False),
+    ("GET", "/v5/market/instruments-info"): (market.instruments_info, False),
+    ("GET", "/v5/market/tickers"): (market.tickers, False),
+    ("GET", "/v5/market/kline"): (market.kline, False),
+    ("GET", "/v5/market/orderbook"): (market.orderbook, False),
+    ("GET", "/v5/market/funding/history"): (market.funding_history, False),
+    ("GET", "/v5/market/risk-limit"): (market.risk_limit, False),
     ("GET", "/v5/account/wallet-balance"): (wallet_balance, True),
     ("GET", "/v5/account/fee-rate"): (fee_rate, True),
     ("GET", "/v5/account/info"): (account_info, True),
@@ -450,4 +366,6 @@ ROUTES: dict[tuple[str, str], tuple[Handler, bool]] = {
     ("POST", "/v5/position/trading-stop"): (trading_stop, True),
     ("POST", "/v5/position/switch-mode"): (switch_mode, True),
     ("GET", "/v5/execution/list"): (executions, True),
+    ("GET", "/v5/position/closed-pnl"): (closed_pnl, True),
+    ("GET", "/v5/user/query-api"): (query_api, True),
 }

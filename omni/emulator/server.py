@@ -6,6 +6,17 @@ then the endpoint (``rest.py``). Replies use Bybit's envelope with HTTP 200 for 
 carry ``X-Bapi-Limit``, ``X-Bapi-Limit-Status`` and ``X-Bapi-Limit-Reset-Timestamp`` (now, or the future reset
 when exceeded: pybit sleeps until then and would crash on a past one).
 
+Market pacing: after ``warmup_bars`` bars fed at start, a background task feeds one 1m bar every ``bar_seconds``
+wall seconds (``speed`` = 60 / ``bar_seconds``: 1 is real time, 60 an hour a minute), on a fixed schedule (the
+time ``advance`` takes does not add up); a market that cannot keep up drops the backlog rather than starve the
+server, and says so once (``emulator_market_behind``). At real speed with the market's clock on the wall clock
+(the default start) each bar closes on the wall clock's minute, as on Bybit. After the warm-up the market's time
+is ``start_ms`` (default: now) floored to the minute; its first bar opened ``warmup_bars`` minutes earlier. See
+``state.py`` for market time (every record) versus server time (signatures, rate limits, ``/v5/market/time``).
+
+State file (``state_path``, see ``persist.py``): loaded at start when it exists (no warm-up then: the market
+resumes where it stopped), written every ``state_every_s`` seconds and at ``stop``.
+
 Chaos (``EmulatorConfig.chaos``, all off by default, see ``chaos.py``): timer faults run as tasks started in
 ``start`` and cancelled in ``stop`` (only those switched on); per-request faults are applied here: ``rest_fail``
 after the IP budget (the request is not applied), ``rate_limit`` windows after authentication, ``reply_lost``
@@ -22,8 +33,8 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,18 +42,17 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from omni.clock import Clock, LiveClock
-from omni.domain.instrument import Instrument
-from omni.domain.market import MINUTE_MS, MarketBatch
-from omni.emulator import auth, rest
-from omni.emulator.chaos import Chaos, ChaosConfig, chaos_event
-from omni.emulator.state import AccountConfig, EmulatorState, StateError
+from omni.clock import LiveClock
+from omni.domain.market import MINUTE_MS
+from omni.emulator import auth, persist, rest
+from omni.emulator.chaos import Chaos, chaos_event
+from omni.emulator.settings import AppHook, EmulatorConfig, build_market, set_start_prices
+from omni.emulator.state import EmulatorState, StateError
 from omni.emulator.ws import HUB, WsHub
 from omni.venues.bybit_codec import CodecError
 from omni.venues.bybit_codec_account import Transaction
-from omni.venues.instruments_file import generated_instruments
-from omni.venues.replay import ReplayMarket
-from omni.venues.synthetic import SyntheticMarket
+
+__all__ = ["AppHook", "EmulatorConfig", "EmulatorServer", "Served", "build_market", "set_start_prices"]
 
 log = structlog.get_logger(__name__)
 
@@ -57,42 +67,6 @@ MIN_RESET_AHEAD_MS = 50
 UID_WINDOW_MS = 1000
 
 RET_CODE = web.ResponseKey("ret_code", int)
-AppHook = Callable[[web.Application, EmulatorState], None]
-
-
-@dataclass
-class EmulatorConfig:
-    """How to run the emulator. ``accounts`` is required; everything else has a test-friendly default."""
-
-    accounts: Sequence[AccountConfig] = ()
-    #: instruments to list; default: generated ``SYN001USDT``... (``symbols`` of them, from ``seed``)
-    instruments: dict[str, Instrument] | None = None
-    #: market source; default: ReplayMarket over ``replay_paths`` if given, else a SyntheticMarket(seed)
-    market: Iterable[MarketBatch] | None = None
-    replay_paths: Sequence[str | Path] = ()
-    seed: int = 1
-    symbols: int = 10
-    #: synthetic start prices per symbol (overrides the seeded ones)
-    start_prices: dict[str, float] = field(default_factory=dict)
-    #: bars fed before the server answers (so every symbol has a price)
-    warmup_bars: int = 60
-    #: wall seconds per market bar for the background task; <= 0: no task (tests call state.advance)
-    bar_seconds: float = 1.0
-    host: str = "127.0.0.1"
-    port: int = 0
-    clock: Clock | None = None
-    ip_limit: int = 600
-    ip_window_ms: int = 5000
-    #: per-path overrides of rest.UID_LIMITS (requests per rolling second per API key)
-    uid_limits: dict[str, int] = field(default_factory=dict)
-    history_bars: int = 1440
-    kline_intervals: tuple[int, ...] = (1, 3, 5)
-    #: called with (app, state) before the app starts: the WebSocket layer adds its routes here
-    app_hooks: list[AppHook] = field(default_factory=list)
-    #: how many served requests ``EmulatorServer.requests`` keeps
-    request_log: int = 10_000
-    #: fault injection, seeded; default: every fault off
-    chaos: ChaosConfig = field(default_factory=ChaosConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,21 +98,6 @@ class Window:
         return True, self.limit - len(self.hits), now
 
 
-def build_market(config: EmulatorConfig, now_ms: int) -> tuple[dict[str, Instrument], Iterable[MarketBatch]]:
-    """The instruments and market source ``config`` asks for."""
-    instruments = config.instruments
-    if config.market is not None:
-        return instruments or generated_instruments(config.symbols, config.seed), config.market
-    if config.replay_paths:
-        replay = ReplayMarket(list(config.replay_paths), instruments or {})
-        return replay.instruments, replay
-    instruments = instruments or generated_instruments(config.symbols, config.seed)
-    start = now_ms - now_ms % MINUTE_MS - config.warmup_bars * MINUTE_MS
-    market = SyntheticMarket(instruments, seed=config.seed, start_ts=start)
-    market.start_prices.update(config.start_prices)
-    return instruments, market
-
-
 class EmulatorServer:
     """``async with EmulatorServer(config) as server:`` serves ``server.url`` until the block ends."""
 
@@ -147,11 +106,23 @@ class EmulatorServer:
             raise ValueError("the emulator refuses to start without an API key pair (api_key and api_secret)")
         self.config = config
         clock = config.clock or LiveClock()
-        instruments, market = build_market(config, clock.now_ms())
+        saved = None
+        if config.state_path is not None and Path(config.state_path).exists():
+            saved = persist.read(config.state_path)
+        instruments, market, self.market_source = build_market(config, clock.now_ms(), saved and saved["market"])
         self.state = EmulatorState(
             instruments, market, config.accounts, clock=clock,
             history_bars=config.history_bars, kline_intervals=config.kline_intervals,
         )  # fmt: skip
+        #: True when the state came from ``state_path`` (no warm-up: the market resumes where it was saved)
+        self.restored = saved is not None
+        if saved is not None:
+            persist.restore(self.state, saved)
+            log.info("emulator_state_loaded", path=str(config.state_path), market_ts=self.state.market_ts,
+                     batches=self.state.batches)  # fmt: skip
+        self._saver: asyncio.Task | None = None
+        #: market batches the pacing dropped because ``advance`` could not keep up
+        self.behind = 0
         self.port = 0
         self.requests: deque[Served] = deque(maxlen=config.request_log)
         self._ip: dict[str, Window] = {}
@@ -202,8 +173,32 @@ class EmulatorServer:
             hook(app, self.state)
         return app
 
+    @property
+    def speed(self) -> float:
+        """Market minutes per wall minute (60 / ``bar_seconds``; 0 when the market does not run by itself)."""
+        return 60.0 / self.config.bar_seconds if self.config.bar_seconds > 0 else 0.0
+
+    def save_state(self) -> dict[str, Any] | None:
+        """Write the state file now (when there is one); returns the document written."""
+        if self.config.state_path is None:
+            return None
+        doc = persist.snapshot(self.state, self.market_source)
+        persist.write(self.config.state_path, doc)
+        return doc
+
+    async def _save_loop(self) -> None:
+        path = self.config.state_path
+        assert path is not None
+        while True:
+            await asyncio.sleep(self.config.state_every_s)
+            try:
+                doc = persist.snapshot(self.state, self.market_source)
+                await asyncio.to_thread(persist.write, path, doc)
+            except Exception:  # a full disk must not stop the exchange; the next write tries again
+                log.exception("emulator_state_write_failed", path=str(path))
+
     async def start(self) -> None:
-        if self.config.warmup_bars > 0:
+        if self.config.warmup_bars > 0 and not self.restored:
             self.state.advance(self.config.warmup_bars)
         self._runner = web.AppRunner(self.build_app(), access_log=None)
         await self._runner.setup()
@@ -213,7 +208,10 @@ class EmulatorServer:
         if self.config.bar_seconds > 0:
             self._task = asyncio.create_task(self._run_market(), name="emulator-market")
         self._start_chaos()
-        log.info("emulator_started", url=self.url, symbols=len(self.state.instruments))
+        if self.config.state_path is not None and self.config.state_every_s > 0:
+            self._saver = asyncio.create_task(self._save_loop(), name="emulator-state")
+        log.info("emulator_started", url=self.url, symbols=len(self.state.instruments), market_ts=self.state.market_ts,
+                 speed=self.speed)  # fmt: skip
 
     async def stop(self) -> None:
         for task in self.chaos_tasks:
@@ -222,14 +220,20 @@ class EmulatorServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.chaos_tasks = []
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for name in ("_task", "_saver"):
+            task = getattr(self, name)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                setattr(self, name, None)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            try:
+                self.save_state()
+            except Exception:
+                log.exception("emulator_state_write_failed", path=str(self.config.state_path))
 
     async def __aenter__(self) -> EmulatorServer:
         await self.start()
@@ -239,13 +243,27 @@ class EmulatorServer:
         await self.stop()
 
     async def _run_market(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = self.config.bar_seconds
+        first = period
+        lag_ms = self.state.now_ms() - self.state.market_ts
+        if abs(period - 60.0) < 1e-9 and 0 <= lag_ms < MINUTE_MS:  # real time, market on the wall clock
+            first = period - lag_ms / 1000
+        due = loop.time() + first
         while not self.state.exhausted:
-            await asyncio.sleep(self.config.bar_seconds)
+            await asyncio.sleep(max(0.0, due - loop.time()))
             try:
                 self.state.advance(1)
             except Exception:  # an emulator bug: say so loudly, stop the market, keep answering requests
                 log.exception("emulator_market_failed", market_ts=self.state.market_ts)
                 return
+            due += period
+            late = loop.time() - due
+            if late > period:  # cannot keep up: drop the backlog instead of starving the server
+                if not self.behind:
+                    log.warning("emulator_market_behind", bar_seconds=period, late_s=round(late, 3))
+                self.behind += int(late // period)
+                due = loop.time() + period
         log.info("emulator_market_exhausted", market_ts=self.state.market_ts)
 
     # ------------------------------------------------------------ chaos

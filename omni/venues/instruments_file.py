@@ -168,17 +168,36 @@ _GEN_TICKS = ((1, -4), (5, -4), (1, -3), (5, -3), (1, -2), (5, -2), (1, -1))
 _GEN_LEVERAGES = (25, 50, 75, 100)
 
 
-def generated_instruments(n: int, seed: int) -> dict[str, Instrument]:
+def btc_like() -> Instrument:
+    """A ``BTCUSDT`` with Bybit's specs as the shared instrument file records them (tick 0.10, qty step and
+    minimum 0.001, max 1190 per order, 100x), for generated sets: a major at its real scale."""
+    return Instrument(
+        symbol="BTCUSDT",
+        tick_size=Decimal("0.10"),
+        qty_step=Decimal("0.001"),
+        min_qty=Decimal("0.001"),
+        max_qty=Decimal("1190.000"),
+        max_leverage=Decimal(100),
+        risk_tiers=default_tiers(Decimal(100), first_tier_limit(Decimal(100))),
+        min_notional=DEFAULT_MIN_NOTIONAL,
+        funding_interval_min=DEFAULT_FUNDING_INTERVAL_MIN,
+    )
+
+
+def generated_instruments(n: int, seed: int, btc: bool = False) -> dict[str, Instrument]:
     """Return ``n`` deterministic, plausible instruments ``SYN001USDT``... (stand-in when no specs file exists).
 
     Ticks 0.0001..0.1, qty steps 0.001..10, max leverage in {25, 50, 75, 100}, 8 h funding except about one
-    symbol in ten on 4 h.
+    symbol in ten on 4 h. With ``btc`` the first of the ``n`` is ``btc_like()`` (then ``SYN001USDT``...).
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     rng = random.Random(seed)
-    width = max(3, len(str(n)))
     out: dict[str, Instrument] = {}
+    if btc:
+        out["BTCUSDT"] = btc_like()
+        n -= 1
+    width = max(3, len(str(n)))
     for i in range(1, n + 1):
         mant, exp = rng.choice(_GEN_TICKS)
         tick = Decimal(mant).scaleb(exp)

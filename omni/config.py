@@ -139,6 +139,11 @@ class FeesConfig(_Model):
 class VenueConfig(_Model):
     name: Literal["sim", "bybit-testnet", "bybit-demo"] = Field("sim", description="Order destination.")
     allow_mainnet: bool = Field(False, description="Mainnet order placement is impossible unless true.")
+    clock: Literal["exchange", "market"] = Field(
+        "exchange",
+        description="The daemon's 'now': exchange = the exchange's server time (Bybit); market = from the bars "
+        "only (a rehearsal on the emulator at another speed or start time).",
+    )
     set_margin_mode: bool = Field(
         True,
         description="At start, set the account's margin mode to isolated (account wide, only when flat); "

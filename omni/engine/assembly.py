@@ -217,6 +217,7 @@ def bybit_venue(cfg: Config, log: Any, api_key: str, api_secret: str) -> BybitVe
         warmup_minutes=warmup_ms(cfg) // 60_000,
         testnet=v.name == "bybit-testnet",
         set_margin_mode=v.set_margin_mode,
+        clock=v.clock,
     )
     path = cfg.engine.journal_path
     if path.exists():

@@ -74,6 +74,7 @@ class BybitVenue(BybitMarket, BybitAccount, BybitOrders, BybitModes):
         warmup_minutes: int = 0,
         testnet: bool = True,
         set_margin_mode: bool = True,
+        clock: str = "exchange",
     ):
         check_not_mainnet(rest_url, allow_mainnet)
         if not api_key or not api_secret:
@@ -119,7 +120,7 @@ class BybitVenue(BybitMarket, BybitAccount, BybitOrders, BybitModes):
         self.inbox: Inbox | None = None
         self._sockets: dict[str, WsSupervisor] = {}
         self.counters: Counter[str] = Counter()
-        self._init_market(batch_grace_ms)
+        self._init_market(batch_grace_ms, clock)
         self._init_account()
 
     # ------------------------------------------------------------ lifecycle
@@ -135,6 +136,8 @@ class BybitVenue(BybitMarket, BybitAccount, BybitOrders, BybitModes):
         await self.load_instruments()
         tradable = self.tradable()
         self.feed.set_symbols(tradable)
+        if self.market_clock and tradable:
+            await self.probe_market_time(tradable[0])
         self.log.info("venue_instruments", listed=len(self.instruments), trading=len(tradable),
                       rest_calls=sum(self.rest.calls.values()), seconds=round(time.monotonic() - t0, 2))  # fmt: skip
         await self.resync()

@@ -1,8 +1,12 @@
 """Bybit venue, market data: the clock, the instruments, the 1m klines and the funding rates.
 
 A mixin of ``bybit.BybitVenue`` (which sets the configuration, the REST client and the socket inbox it uses):
-- Clock: server time by REST (pybit signs with it; ``now_ms`` is our clock plus the offset), again every
-  ``clock_sync_s`` and whenever the REST client meets a clock-skew error.
+- Clock: server time by REST (pybit signs with it), again every ``clock_sync_s`` and whenever the REST client
+  meets a clock-skew error. ``now_ms`` (the daemon's market "now": windows of the resyncs, the warm-up's end,
+  day changes, pacing) is, with ``clock="exchange"`` (the default, right for Bybit), our clock plus that offset;
+  with ``clock="market"`` (a rehearsal on the emulator at another speed or start: its records carry market time,
+  its server clock is wall time) it is taken from the market only: the order book's ``cts`` at connect, then
+  every kline close, never going back, standing still between bars.
 - Instruments: every USDT linear perpetual and every risk tier in a few paged calls; refreshed hourly, new
   listings join (history, then klines), delisted or halted symbols stop (no entries).
 - Klines: socket pushes go to a ``KlineFeed`` from the moment of subscription (public sockets sharded,
@@ -32,7 +36,11 @@ SUBSCRIBE_CHUNK = 50  # kline topics per subscribe message
 
 
 class BybitMarket:
-    def _init_market(self, batch_grace_ms: int) -> None:
+    def _init_market(self, batch_grace_ms: int, clock: str = "exchange") -> None:
+        if clock not in ("exchange", "market"):
+            raise ValueError(f"clock must be 'exchange' or 'market', got {clock!r}")
+        self.market_clock = clock == "market"
+        self._market_ms = 0  # market time from the bars (clock="market")
         self.instruments: dict[str, Instrument] = {}  # every USDT perpetual seen (closing needs delisted specs)
         self.status: dict[str, str] = {}
         self.feed = KlineFeed([], batch_grace_ms)
@@ -67,7 +75,23 @@ class BybitMarket:
                 self.log.warning("clock_sync_failed", error=str(e))
 
     def now_ms(self) -> int:
+        if self.market_clock:
+            return self._market_ms
         return int(time.time() * 1000) + self._offset_ms
+
+    def _market_at_least(self, ts: int) -> None:
+        if ts > self._market_ms:
+            self._market_ms = ts
+
+    async def probe_market_time(self, symbol: str) -> None:
+        """``clock="market"``: the market's "now" before any kline arrives, from the order book's ``cts`` (the
+        matching engine's time of the book, market time on the emulator)."""
+        res = await self.rest.call(self.http.get_orderbook, "market", category=CATEGORY, symbol=symbol, limit=1)
+        cts = int(res.get("cts") or res.get("ts") or 0)
+        if not cts:
+            raise VenueError(f"cannot read the market time: the order book of {symbol} has no cts")
+        self._market_at_least(cts)
+        self.log.info("market_clock", market_ts=self._market_ms, symbol=symbol)
 
     def _wall_ms(self) -> float:
         return time.monotonic() * 1000
@@ -184,6 +208,9 @@ class BybitMarket:
         symbol = topic.rsplit(".", 1)[1]
         wall = self._wall_ms()
         for k in msg.get("data") or []:
+            if self.market_clock:  # market time from the bars: an open candle's start, a closed one's end
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    self._market_at_least(int(k["start"]) + (MINUTE_MS if k.get("confirm") else 0))
             if not k.get("confirm"):
                 continue  # only closed candles reach the scanner
             row = [k["start"], k["open"], k["high"], k["low"], k["close"], k["volume"], k.get("turnover", "0")]

@@ -23,6 +23,8 @@ The checks (``CHECKS``):
 - ``capital``: the final summary's ``capital`` is the exchange's wallet balance, exactly; its
   ``capital_start`` is the account's balance before the first daemon started; and the summary's own identity
   holds (capital == start + deposits - withdrawals + adjustments + realised - fees - funding).
+- ``restarts``: the account is traded by the daemon alone, so every position on it is the daemon's own: a
+  restarted daemon adopts it (``position_adopted``), never closes it as unknown (``unknown_position_closing``).
 - ``schedule``: the market ran the asked hours and every asked kill was made (SIGKILL, exit -9) before the
   last 10 % of the run.
 - ``emulator``: the exchange itself stayed sound (alive to the end, no ``emulator_*_failed`` line, its wallet
@@ -467,6 +469,28 @@ def identity_gap(s: dict[str, Any]) -> Decimal | None:
     return d["capital"] - (ledger + d["realised_pnl"] - d["fees_paid"] - d["funding_paid"])
 
 
+def check_restarts(ev: Evidence) -> Check:
+    """The rehearsal's account is traded by the daemon alone (a fresh emulator, a throw-away key), so every
+    position on it is the daemon's own: a restarted daemon adopts it, never closes it as unknown."""
+    problems: list[str] = []
+    adopted = unknown_adopted = 0
+    for life in ev.lives:
+        for e in life.events:
+            if e.get("event") == "position_adopted":
+                adopted += 1
+                unknown_adopted += e.get("known") is False
+            elif e.get("event") == "unknown_position_closing":
+                problems.append(
+                    f"daemon {life.n} closed its own position {e.get('symbol')} {e.get('side')} {e.get('size')} as "
+                    f"unknown at {e.get('timestamp')} (unknown_position_closing: its journal did not list the "
+                    "position, although the daemon's own orders opened it)"
+                )
+    figures = {"restarts": max(len(ev.lives) - 1, 0), "adopted": adopted, "adopted_not_in_journal": unknown_adopted,
+               "closed_as_unknown": len(problems)}  # fmt: skip
+    return _check("restarts", "a restart keeps the daemon's own positions", problems, figures,
+                  f"{figures['restarts']} restarts, {adopted} positions adopted, none closed as unknown")  # fmt: skip
+
+
 def check_schedule(ev: Evidence) -> Check:
     problems: list[str] = []
     if ev.error:
@@ -535,7 +559,7 @@ def _s(x: Decimal | None) -> str | None:
 
 CHECKS: tuple[Callable[[Evidence], Check], ...] = (
     check_process, check_stops, check_link_ids, check_orders, check_fills, check_ledger, check_capital,
-    check_schedule, check_emulator,
+    check_restarts, check_schedule, check_emulator,
 )  # fmt: skip
 
 

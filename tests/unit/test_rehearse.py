@@ -295,6 +295,17 @@ def test_a_crash_a_traceback_or_an_unclean_exit_fails_process():
     assert failing(ev) == {"process"}
 
 
+def test_a_restart_that_closes_its_own_position_as_unknown_fails_restarts():
+    ev = good()
+    adopted = {"event": "position_adopted", "symbol": "BTCUSDT", "side": "Buy", "size": "0.01", "known": True}
+    ev.lives[1].events.insert(1, adopted)
+    assert verdicts(ev)["restarts"].ok and verdicts(ev)["restarts"].figures["adopted"] == 1
+    closing = {"event": "unknown_position_closing", "symbol": "MOGUSDT", "side": "Buy", "size": "13"}
+    ev.lives[1].events.insert(1, closing)
+    restarts = verdicts(ev)["restarts"]
+    assert failing(ev) == {"restarts"} and "daemon 2 closed its own position MOGUSDT Buy 13" in restarts.problems[0]
+
+
 def test_missing_kills_or_a_late_kill_fail_schedule():
     ev = good()
     ev.kills = []

@@ -117,8 +117,9 @@ class Plan:
         return {"BYBIT_API_KEY": self.api_key, "BYBIT_API_SECRET": self.api_secret}
 
     def daemon_env(self, rest_url: str) -> dict[str, str]:
-        """What a user sets to point the daemon at the emulator, plus the rehearsal's own files (the journal and
-        the kill-switch latch in --out, JSON logs on stdout only, no metrics port that could clash)."""
+        """What a user sets to point the daemon at the emulator (and venue.clock: market when its market runs at
+        another speed or start), plus the rehearsal's own files (the journal and the kill-switch latch in --out,
+        JSON logs on stdout only, no metrics port that could clash)."""
         ws = rest_url.replace("http://", "ws://", 1)
         return {
             **self.keys_env(),
@@ -131,7 +132,14 @@ class Plan:
             "OMNI_TELEMETRY__METRICS_PORT": "null",
             "OMNI_ENGINE__STATE_DIR": str(self.state_dir),
             "OMNI_ENGINE__JOURNAL": str(self.journal),
+            **({"OMNI_VENUE__CLOCK": "market"} if self.market_clock else {}),
         }
+
+    @property
+    def market_clock(self) -> bool:
+        """The daemon takes its 'now' from the bars (venue.clock: market) when market time is not wall time: at
+        another speed than 1 or from another start (a real-time run keeps the config's clock)."""
+        return self.options.speed != 1 or self.market_start is not None
 
     def describe(self) -> dict[str, object]:
         o = self.options

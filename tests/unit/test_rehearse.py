@@ -99,6 +99,8 @@ def test_the_daemon_runs_on_testnet_against_the_emulator_with_its_files_in_out(t
     assert env["OMNI_ENGINE__JOURNAL"] == str(p.out / "journal.sqlite")
     assert env["OMNI_TELEMETRY__LOG_FORMAT"] == "json"
     assert env["BYBIT_API_KEY"] == p.api_key and env["BYBIT_API_SECRET"] == p.api_secret
+    assert env["OMNI_VENUE__CLOCK"] == "market"  # 60x: the daemon's now comes from the bars
+    assert "OMNI_VENUE__CLOCK" not in plan(tmp_path, speed=1).daemon_env("http://127.0.0.1:5555")  # real time
     assert p.api_secret not in repr(p) and p.api_secret not in str(p.describe())
 
 

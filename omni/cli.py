@@ -776,7 +776,8 @@ daemon's word:
   - no task crash, no traceback; exit 0 after SIGINT with a final summary;
   - never a position without a stop-loss on the exchange (polled every second; --stop-grace after entry);
   - orderLinkIds unique; journal orders and fills == the exchange's, both ways;
-  - executions, fees and funding equal; final capital == the wallet; capital_start == starting balance.
+  - executions, fees and funding equal; final capital == the wallet; capital_start == starting balance;
+  - a restart keeps the daemon's own positions; the exchange flat after the exit (on_shutdown: close).
 Prints a verdict table and writes rehearsal.json, report.md, both processes' logs, the journal and the
 exchange's records into --out. Exit 0 when every check holds, 1 otherwise, 2 for bad arguments.""",
         epilog="fault presets (--chaos; periods in wall seconds, rates per request):\n" + presets,
@@ -845,7 +846,7 @@ def _rehearse(args: argparse.Namespace) -> int:
         )  # fmt: skip
         plan = make_plan(
             options, _emulator_caps(), capital=cfg.capital_usdt, shutdown_timeout_s=cfg.engine.shutdown_timeout_s,
-            log_level=cfg.telemetry.log_level,
+            log_level=cfg.telemetry.log_level, on_shutdown=cfg.engine.on_shutdown,
         )  # fmt: skip
     except PlanError as e:
         print(f"omni rehearse: {e}", file=sys.stderr)

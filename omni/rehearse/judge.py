@@ -23,6 +23,8 @@ The checks (``CHECKS``):
 - ``capital``: the final summary's ``capital`` is the exchange's wallet balance, exactly; its
   ``capital_start`` is the account's balance before the first daemon started; and the summary's own identity
   holds (capital == start + deposits - withdrawals + adjustments + realised - fees - funding).
+- ``shutdown``: after the last exit the exchange is flat (``engine.on_shutdown: close``), or holds only positions
+  with a stop-loss (``keep``).
 - ``restarts``: the account is traded by the daemon alone, so every position on it is the daemon's own: a
   restarted daemon adopts it (``position_adopted``), never closes it as unknown (``unknown_position_closing``).
 - ``schedule``: the market ran the asked hours and every asked kill was made (SIGKILL, exit -9) before the
@@ -96,6 +98,8 @@ class Evidence:
     summary: dict[str, Any] | None = None
     polls: list[Poll] = field(default_factory=list)
     exchange_read: bool = True
+    positions: list[dict[str, Any]] = field(default_factory=list)  # the exchange's, after the last exit
+    on_shutdown: str = "close"
     orders: list[dict[str, Any]] = field(default_factory=list)  # the exchange's
     executions: list[dict[str, Any]] = field(default_factory=list)  # the exchange's
     wallet: Decimal | None = None  # the exchange's, after the last exit
@@ -148,6 +152,7 @@ def gather(run: Run) -> Evidence:
     ev = Evidence(
         lives=lives, summary=summary, polls=run.polls, exchange_read=bool(run.exchange),
         orders=run.exchange.get("orders", []), executions=run.exchange.get("executions", []),
+        positions=run.exchange.get("positions", []), on_shutdown=plan.on_shutdown,
         wallet=Decimal(run.exchange["wallet"]) if run.exchange.get("wallet") else None,
         start_balance=run.start_balance, emulator_events=parse_json_lines(_read(plan.out / "emulator.out")),
         emulator_alive=run.emulator_alive_at_end, kills_asked=len(plan.kill_at), kills=run.kills,
@@ -491,6 +496,23 @@ def check_restarts(ev: Evidence) -> Check:
                   f"{figures['restarts']} restarts, {adopted} positions adopted, none closed as unknown")  # fmt: skip
 
 
+def check_shutdown(ev: Evidence) -> Check:
+    """What the exchange holds after the last exit: nothing with ``engine.on_shutdown: close``; with ``keep``, only
+    positions with a stop-loss."""
+    if not ev.exchange_read:
+        return _not_read("shutdown", "the exchange as the shutdown left it")
+    held = [f"{p.get('symbol')} {p.get('side')} {p.get('size')}" for p in ev.positions]
+    if ev.on_shutdown == "close":
+        problems = [f"on_shutdown close, yet the exchange still holds {h} after the exit" for h in held]
+        passed = "on_shutdown close: the exchange is flat after the exit"
+    else:
+        problems = [f"{p.get('symbol')} {p.get('side')} {p.get('size')} left open without a stop-loss"
+                    for p in ev.positions if _no_stop(p.get("stopLoss"))]  # fmt: skip
+        passed = f"on_shutdown keep: {len(held)} positions left open, each with a stop-loss"
+    return _check("shutdown", "the exchange as the shutdown left it", problems,
+                  {"on_shutdown": ev.on_shutdown, "open_after_exit": len(held)}, passed)  # fmt: skip
+
+
 def check_schedule(ev: Evidence) -> Check:
     problems: list[str] = []
     if ev.error:
@@ -559,7 +581,7 @@ def _s(x: Decimal | None) -> str | None:
 
 CHECKS: tuple[Callable[[Evidence], Check], ...] = (
     check_process, check_stops, check_link_ids, check_orders, check_fills, check_ledger, check_capital,
-    check_restarts, check_schedule, check_emulator,
+    check_shutdown, check_restarts, check_schedule, check_emulator,
 )  # fmt: skip
 
 

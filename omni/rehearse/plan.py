@@ -89,6 +89,7 @@ class Plan:
     api_key: str = field(default_factory=lambda: "rehearsal-" + secrets.token_hex(6))
     api_secret: str = field(default_factory=lambda: secrets.token_hex(24), repr=False)
     log_level: str = "info"
+    on_shutdown: str = "close"  # engine.on_shutdown of the rehearsed config
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -149,7 +150,8 @@ class Plan:
             "market_start": self.market_start.isoformat().replace("+00:00", "Z") if self.market_start else None,
             "chaos": o.chaos, "chaos_flags": CHAOS_PRESETS[o.chaos], "kills": o.kills, "seed": o.seed,
             "kill_at": [round(k, 4) for k in self.kill_at], "wall_s_planned": round(self.wall_s, 1),
-            "capital": str(self.capital), "stop_grace_s": o.stop_grace_s, "out": str(self.out),
+            "capital": str(self.capital), "on_shutdown": self.on_shutdown, "stop_grace_s": o.stop_grace_s,
+            "out": str(self.out),
             "emulator_argv": self.emulator_argv[1:], "daemon_argv": self.daemon_argv(1)[1:], "notes": self.notes,
         }  # fmt: skip
 
@@ -243,6 +245,7 @@ def make_plan(
     capital: Decimal,
     shutdown_timeout_s: float,
     log_level: str = "info",
+    on_shutdown: str = "close",
     now: datetime | None = None,
 ) -> Plan:
     """Check the options and decide everything (``PlanError`` for what cannot be done)."""
@@ -271,7 +274,7 @@ def make_plan(
     plan = Plan(
         options=o, out=out, capital=capital, shutdown_timeout_s=shutdown_timeout_s, market_start=market_start,
         kill_at=kill_moments(o.kills, o.seed), emulator_argv=emulator_argv(o, caps, capital, market_start),
-        log_level=level,
+        log_level=level, on_shutdown=on_shutdown,
     )  # fmt: skip
     if level != log_level:
         plan.notes.append(f"telemetry.log_level {log_level} raised to info: the judge reads the daemon's info lines")

@@ -34,6 +34,10 @@ from omni.rehearse.plan import EXIT_SLACK_S, RESTART_DELAY_S, Plan
 EMULATOR_START_S = 180.0
 #: position polls: one every this many wall seconds
 POLL_INTERVAL_S = 1.0
+#: the final SIGINT waits (at most this many wall seconds) until the last daemon trades (its ``warmup_done``): a
+#: daemon stopped while it connects has not yet booked what the exchange did while it was down
+READY_TIMEOUT_S = 120.0
+READY_LINE = b'"event": "warmup_done"'
 
 
 class RehearsalError(RuntimeError):
@@ -109,6 +113,7 @@ class Life:
     ended_progress: float | None = None
     returncode: int | None = None
     exit_s: float | None = None  # seconds from the SIGINT to the exit
+    ready_wait_s: float | None = None  # the last life: wall seconds the SIGINT waited for its warmup_done
     open_positions_at_end: int | None = None
 
     def record(self) -> dict[str, Any]:
@@ -116,7 +121,8 @@ class Life:
             "n": self.n, "end": self.end, "returncode": self.returncode,
             "started_s": round(self.started_s, 2), "ended_s": _r(self.ended_s),
             "started_progress": round(self.started_progress, 4), "ended_progress": _r(self.ended_progress, 4),
-            "exit_s": _r(self.exit_s), "open_positions_at_end": self.open_positions_at_end,
+            "exit_s": _r(self.exit_s), "ready_wait_s": _r(self.ready_wait_s),
+            "open_positions_at_end": self.open_positions_at_end,
             "stdout": self.out_path.name, "stderr": self.err_path.name,
         }  # fmt: skip
 
@@ -339,11 +345,20 @@ class Rehearsal:
         if life is None or life.proc is None:
             return
         if life.end:  # down (killed or exited) when the run ended: restart it so the SIGINT has a daemon to stop
+            time.sleep(RESTART_DELAY_S)
             self._spawn_daemon()
             life = self.life
             assert life is not None and life.proc is not None
-            time.sleep(RESTART_DELAY_S)
+        waited = time.monotonic()
+        if not self._wait_ready(life, READY_TIMEOUT_S):
+            self.say(f"daemon {life.n} logged no warmup_done within {READY_TIMEOUT_S:.0f} s: SIGINT anyway")
+        life.ready_wait_s = time.monotonic() - waited
+        if life.ready_wait_s > 1:
+            self.say(f"waited {life.ready_wait_s:.0f} s for daemon {life.n} to trade before the SIGINT")
         life.open_positions_at_end = self.watcher.last_open() if self.watcher else None
+        if self.exchange is not None:
+            with contextlib.suppress(ExchangeError):
+                self.result.market_stop_ms = self.result.market_end_ms = self.exchange.market_ms()
         self.say(f"SIGINT daemon {life.n}")
         sent = time.monotonic()
         life.proc.send_signal(signal.SIGINT)
@@ -358,6 +373,22 @@ class Rehearsal:
             self._ended(life, "hung")
             self.say(f"daemon {life.n} did not exit within {max(limit * 2, 60):.0f} s of the SIGINT: killed")
         self.say(f"daemon {life.n} exited with code {life.returncode} in {life.exit_s or 0:.1f} s")
+
+    def _wait_ready(self, life: Life, timeout: float) -> bool:
+        """Until the life logged ``warmup_done`` (True), exited or ``timeout`` passed (False)."""
+        assert life.proc is not None
+        deadline = time.monotonic() + timeout
+        offset, tail = 0, b""
+        while time.monotonic() < deadline and life.proc.poll() is None:
+            with open(life.out_path, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            offset += len(chunk)
+            if READY_LINE in tail + chunk:
+                return True
+            tail = chunk[-len(READY_LINE) :] if chunk else tail
+            time.sleep(0.2)
+        return False
 
     def _read_exchange(self) -> None:
         """The exchange's records, right after the last daemon's exit (before the emulator stops)."""

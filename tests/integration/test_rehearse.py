@@ -25,7 +25,19 @@ strategy: {timeframes: [1m], take_profit_atr: 3}
 scanner: {min_turnover_usdt: 0}
 risk: {max_loss_per_trade_usdt: 0.5, max_daily_loss_usdt: 50}
 """
-CHECKS = ("process", "stops", "link_ids", "orders", "fills", "ledger", "capital", "restarts", "schedule", "emulator")
+CHECKS = (
+    "process",
+    "stops",
+    "link_ids",
+    "orders",
+    "fills",
+    "ledger",
+    "capital",
+    "shutdown",
+    "restarts",
+    "schedule",
+    "emulator",
+)
 #: daemon defects the rehearsal finds and the lead has not fixed yet: check -> what was seen (the test then xfails
 #: when that check, and only that one, goes red; every other check must still hold)
 KNOWN = {

@@ -297,6 +297,16 @@ def test_a_crash_a_traceback_or_an_unclean_exit_fails_process():
     assert failing(ev) == {"process"}
 
 
+def test_a_position_left_after_the_exit_fails_shutdown_unless_kept_with_a_stop():
+    ev = good()
+    ev.positions = [{"symbol": "SOLUSDT", "side": "Sell", "size": "3", "stopLoss": "160"}]
+    assert failing(ev) == {"shutdown"}
+    ev.on_shutdown = "keep"
+    assert verdicts(ev)["shutdown"].ok
+    ev.positions[0]["stopLoss"] = "0"
+    assert failing(ev) == {"shutdown"}
+
+
 def test_a_restart_that_closes_its_own_position_as_unknown_fails_restarts():
     ev = good()
     adopted = {"event": "position_adopted", "symbol": "BTCUSDT", "side": "Buy", "size": "0.01", "known": True}

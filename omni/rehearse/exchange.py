@@ -75,14 +75,15 @@ class Exchange:
         items = self.paged("get_instruments_info", limit=1000)
         return sorted(i["symbol"] for i in items if i.get("status", "Trading") == "Trading")
 
-    def market_ms(self) -> int:
+    def market_ms(self, attempts: int | None = None) -> int:
         """The market's clock: the start of the newest 1m bar (market time, not the server's wall clock)."""
         if self._symbol is None:
             symbols = self.symbols()
             if not symbols:
                 raise ExchangeError("the exchange lists no instrument")
             self._symbol = symbols[0]
-        rows = self.call("get_kline", category="linear", symbol=self._symbol, interval="1", limit=1)["list"]
+        rows = self.call("get_kline", attempts=attempts, category="linear", symbol=self._symbol, interval="1",
+                         limit=1)["list"]  # fmt: skip
         if not rows:
             raise ExchangeError(f"no kline for {self._symbol}")
         return int(rows[0][0])

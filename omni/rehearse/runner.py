@@ -290,8 +290,8 @@ class Rehearsal:
                 next_clock = self.now() + 1.0
                 if not self.emulator or not self.emulator.alive():
                     raise RehearsalError(f"the emulator died (exit code {self.emulator and self.emulator.proc.poll()})")
-                with contextlib.suppress(ExchangeError):
-                    r.market_end_ms = self.exchange.market_ms()
+                with contextlib.suppress(ExchangeError):  # a fault: the next second tries again (kills keep time)
+                    r.market_end_ms = self.exchange.market_ms(attempts=2)
                 self._progress = (r.market_end_ms - r.market_start_ms) / plan.market_ms
                 if self._progress >= next_report:
                     next_report += 0.1

@@ -164,6 +164,18 @@ class Journal:
             last = self.db.execute("SELECT MIN(created_ts) FROM orders").fetchone()[0]
         return seen, last
 
+    def known_position_symbols(self) -> set[str]:
+        """Symbols where a position on the venue is this journal's own: an open position row, or an entry sent
+        (or about to be: its intent is written first) after the symbol's last flat row, not known to have failed.
+        A SIGKILL between an entry and its fill leaves only the intent: the position it opened is still ours."""
+        rows = self.db.execute(
+            "SELECT symbol FROM positions WHERE size != '0' "
+            "UNION SELECT o.symbol FROM orders o LEFT JOIN positions p ON p.symbol = o.symbol "
+            "WHERE o.reduce_only = 0 AND o.status NOT IN ('Cancelled', 'Rejected') "
+            "AND (p.symbol IS NULL OR p.size != '0' OR o.created_ts >= p.ts)"
+        )
+        return {r[0] for r in rows}
+
     def open_positions(self) -> list[dict[str, Any]]:
         cur = self.db.execute(
             "SELECT symbol, side, size, entry_price, leverage, margin, liq_price, take_profit, "

@@ -401,7 +401,7 @@ def _core(
     if kill_switch is not None:
         pipeline.entries_enabled = False
     journal = Journal(cfg.engine.journal_path)
-    known = {r["symbol"] for r in journal.rows("SELECT symbol FROM positions WHERE size != '0'")}
+    known = journal.known_position_symbols()
     risk_state = journal.meta("risk_state") if resume else None
     if risk_state and risk_state.get("venue") == venue.name:
         same_day = portfolio.restore_risk_state(risk_state)

@@ -141,3 +141,31 @@ def test_the_execution_cursor_of_a_journal_with_orders_but_no_fill_is_its_first_
     j.write([("fill", ("e1", "o1", "c1", "BTCUSDT", "Buy", "0.001", "20000", "0.011", "0.00055", 0, "Trade",
                        "0", "0", None, 5_000))])  # fmt: skip
     assert j.execution_cursor() == ({"e1"}, 5_000)
+
+
+def test_a_position_opened_by_an_entry_in_flight_at_a_kill_is_known_and_a_closed_ones_is_not(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+
+    def intent(cid, symbol, ts, reduce_only=0):
+        return ("order_intent", (cid, symbol, "Buy", "0.001", "Market", None, reduce_only, None, "19000", "5", ts, ts))
+
+    j.write(
+        [
+            # BTC: an entry whose intent was written, then the daemon was killed before its fill was journaled
+            intent("c1", "BTCUSDT", 1_000),
+            # ETH: an open position row
+            ("position", ("ETHUSDT", "Buy", "0.1", "2000", "5", "40", "1700", None, "1900", 900)),
+            # SOL: an entry filled and closed later (flat row after it)
+            intent("c2", "SOLUSDT", 500),
+            ("order_status", ("o2", "Filled", None, 510, "c2")),
+            ("position", ("SOLUSDT", None, "0", None, None, None, None, None, None, 800)),
+            # XRP: an entry the exchange rejected; ADA: a close only (reduce-only)
+            intent("c3", "XRPUSDT", 1_000),
+            ("order_status", (None, "Rejected", "110007 insufficient", 1_001, "c3")),
+            intent("c4", "ADAUSDT", 1_000, reduce_only=1),
+            # DOGE: closed, then a new entry in flight after the flat row
+            ("position", ("DOGEUSDT", None, "0", None, None, None, None, None, None, 700)),
+            intent("c5", "DOGEUSDT", 750),
+        ]
+    )
+    assert j.known_position_symbols() == {"BTCUSDT", "ETHUSDT", "DOGEUSDT"}

@@ -869,7 +869,10 @@ def e2e_report(r: dict[str, Any], what_if: bool = False) -> dict[str, float]:
         + ("" if n >= 1000 else f"; p99.9 needs >= 1,000 samples: with {n:,} it is the maximum or next to it")
     )
     if j["early"]:
-        print(f"  !! {j['early']} minutes went out of the feed before their last frame was written (grace/straggler)")
+        print(
+            f"  !! in {j['early']} sampled minutes the batch left the feed before t0 (the emulator descheduled between "
+            "writing the last frame and stamping it, or the feed's grace expired): those samples are too short"
+        )
     rows = j["rows"]
     if rows:
 

@@ -85,6 +85,19 @@ class MarketData:
         off = self.mark_off.get(symbol)
         return last if last is None or off is None else last + off
 
+    def tick_direction(self, symbol: str) -> str:
+        """Bybit's ``tickDirection`` of the last price: PlusTick / MinusTick against the previous bar's close, else
+        ZeroPlusTick / ZeroMinusTick after the last change (the ticker stream carries it)."""
+        hist = self.history[symbol]
+        change = "Plus"
+        for i in range(len(hist) - 1, 0, -1):
+            if hist[i].close != hist[i - 1].close:
+                change = "Plus" if hist[i].close > hist[i - 1].close else "Minus"
+                if i == len(hist) - 1:
+                    return f"{change}Tick"
+                break
+        return f"Zero{change}Tick"
+
     def funding_rate(self, symbol: str) -> Decimal:
         done = self.fundings[symbol]
         return Decimal(repr(done[-1].rate)) if done else DEFAULT_FUNDING_RATE

@@ -21,6 +21,8 @@ from omni.emulator.rest_common import symbol_param as _symbol
 from omni.emulator.state import EmulatorState
 from omni.venues import bybit_codec as codec
 
+#: instruments-info fields of Bybit's docs (docs/v5/market/instrument) the shared codec leaves out
+INSTRUMENT_EXTRA = {"displayName": "", "forbidUplWithdrawal": False}
 KLINE_MINUTES = {"1": 1, "3": 3, "5": 5, "15": 15, "30": 30, "60": 60, "120": 120, "240": 240, "360": 360, "720": 720}
 
 
@@ -34,7 +36,7 @@ def instruments_info(state: EmulatorState, params: Params, key: str) -> dict[str
     symbol = _symbol(state, params, False)
     status = _get(params, "status")
     insts = [state.instruments[symbol]] if symbol else [state.instruments[s] for s in sorted(state.instruments)]
-    items = [] if status not in (None, "Trading") else [codec.instrument_to_item(i) for i in insts]
+    items = [] if status not in (None, "Trading") else [codec.instrument_to_item(i) | INSTRUMENT_EXTRA for i in insts]
     page, cursor = _page(items, params, 500, 1000)
     return {"category": codec.CATEGORY, "list": page, "nextPageCursor": cursor}
 

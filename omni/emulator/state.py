@@ -237,7 +237,7 @@ class EmulatorState:
                     self._emit(self.listeners, topic, [market.kline_item(sym, m)])
             topic = f"tickers.{sym}"
             if wanted is None or wanted(topic) or wanted(sym):
-                self._emit(self.listeners, topic, [market.ticker(sym)])
+                self._emit(self.listeners, topic, [market.ticker(sym) | {"tickDirection": market.tick_direction(sym)}])
 
     # ------------------------------------------------------------ orders
 

@@ -123,7 +123,10 @@ class WsHub:
         for c in self.conns:
             if not c.private and topic in c.topics:
                 if frame is None:
-                    frame = json.dumps({"topic": topic, "type": "snapshot", "ts": self.state.now_ms(), "data": payload})
+                    msg = {"topic": topic, "type": "snapshot", "ts": self.state.now_ms(), "data": payload}
+                    if topic.startswith("tickers."):
+                        msg["cs"] = self.state.batches  # Bybit's cross sequence: grows with every update
+                    frame = json.dumps(msg)
                 c.push(frame)
         if topic.startswith("tickers."):  # once per symbol per bar: the book and the trade move with it
             self._book_and_trade(topic.split(".", 1)[1])

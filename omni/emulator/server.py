@@ -34,7 +34,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ from omni.clock import LiveClock
 from omni.domain.market import MINUTE_MS
 from omni.emulator import auth, persist, rest
 from omni.emulator.chaos import Chaos, chaos_event
-from omni.emulator.settings import AppHook, EmulatorConfig, build_market, set_start_prices
+from omni.emulator.settings import AppHook, EmulatorConfig, Served, Window, build_market, set_start_prices
 from omni.emulator.state import EmulatorState, StateError
 from omni.emulator.ws import HUB, WsHub
 from omni.venues.bybit_codec import CodecError
@@ -67,35 +66,6 @@ MIN_RESET_AHEAD_MS = 50
 UID_WINDOW_MS = 1000
 
 RET_CODE = web.ResponseKey("ret_code", int)
-
-
-@dataclass(frozen=True, slots=True)
-class Served:
-    """One answered request, for tests: what came in and what went out."""
-
-    method: str
-    path: str
-    http_status: int
-    ret_code: int | None
-    ts: int
-    headers: dict[str, str]
-
-
-class Window:
-    """A rolling window of ``limit`` hits per ``span_ms``."""
-
-    def __init__(self, limit: int, span_ms: int):
-        self.limit, self.span = limit, span_ms
-        self.hits: deque[int] = deque()
-
-    def hit(self, now: int) -> tuple[bool, int, int]:
-        """Count a hit at ``now`` if allowed: (allowed, remaining, reset ts)."""
-        while self.hits and self.hits[0] <= now - self.span:
-            self.hits.popleft()
-        if len(self.hits) >= self.limit:
-            return False, 0, self.hits[0] + self.span
-        self.hits.append(now)
-        return True, self.limit - len(self.hits), now
 
 
 class EmulatorServer:

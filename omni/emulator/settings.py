@@ -1,4 +1,5 @@
-"""``EmulatorConfig`` (how to run ``EmulatorServer``) and the market it builds from it (``build_market``).
+"""``EmulatorConfig`` (how to run ``EmulatorServer``), the market it builds from it (``build_market``), and the
+server's small records: ``Served`` (one answered request) and ``Window`` (a rolling rate-limit window).
 
 The market: the instruments given (or ``generated_instruments``), fed by the ``market`` given, a replay of
 ``replay_paths``, or a ``SyntheticMarket`` seeded with ``seed`` that reaches ``start_ms`` (default: now) after
@@ -9,6 +10,7 @@ its ``warmup_bars`` (its first bar opens that many minutes earlier), its walks s
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,3 +105,32 @@ def set_start_prices(market: SyntheticMarket, prices: dict[str, float]) -> None:
         if sym in base:
             base[sym] *= market.start_prices[sym] / price
         market.start_prices[sym] = price
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One answered request, for tests: what came in and what went out."""
+
+    method: str
+    path: str
+    http_status: int
+    ret_code: int | None
+    ts: int
+    headers: dict[str, str]
+
+
+class Window:
+    """A rolling window of ``limit`` hits per ``span_ms``."""
+
+    def __init__(self, limit: int, span_ms: int):
+        self.limit, self.span = limit, span_ms
+        self.hits: deque[int] = deque()
+
+    def hit(self, now: int) -> tuple[bool, int, int]:
+        """Count a hit at ``now`` if allowed: (allowed, remaining, reset ts)."""
+        while self.hits and self.hits[0] <= now - self.span:
+            self.hits.popleft()
+        if len(self.hits) >= self.limit:
+            return False, 0, self.hits[0] + self.span
+        self.hits.append(now)
+        return True, self.limit - len(self.hits), now

@@ -20,13 +20,9 @@ Two clocks (see also ``server.py``):
 At ``--speed 1`` with the default start the two agree to within a bar; at other speeds or another ``--start``
 they do not, and a client must take market time from the bars (``kline.confirm`` / a batch's ``ts``).
 
-Mark price: bars carry no mark series, so a symbol's mark price is its last price (tickers' ``markPrice`` and
-``indexPrice``, positions' ``markPrice`` and unrealised PnL, funding, executions' ``markPrice``) unless a test
-moves it with ``set_mark_offset(symbol, offset)`` (mark = last + offset from then on) or ``pin_mark(symbol,
-price)`` (the offset that puts the mark at ``price`` now; it then moves with the last price). Liquidation
-triggers on the mark; a position's TP/SL on the last price or on the mark, as its trigger (``tpTriggerBy``/
-``slTriggerBy``) says. A new offset is checked against positions from the next bar on (see
-``omni.exchange.matching``).
+Mark price: the last price plus an offset only tests set (``set_mark_offset`` / ``pin_mark``; see ``market.py``).
+Liquidation triggers on the mark; a position's TP/SL on the last price or on the mark, as its trigger says; a
+new offset is checked against positions from the next bar on (see ``omni.exchange.matching``).
 
 Money: every cash change of an account is a row of its transaction log (``ledger.py``); ``transfer`` moves money
 in or out (a test's top-up, or demo trading's demo-apply-money) and pushes ``wallet``.

@@ -11,8 +11,9 @@ still while the emulator was down).
 
 Format: JSON (``FORMAT``/``VERSION`` at the top), written atomically: a temporary file in the same directory,
 flushed and fsynced, then renamed over the old one, so a crash leaves either the old file or the new one. Values
-are tagged (``{"$d": "1.5"}`` a Decimal, ``{"$e": ["Side", "Buy"]}`` an enum, ``{"$o": ["Order", {...}]}`` an
-object of a known class): only the classes in ``_CLASSES`` are ever built when reading, never arbitrary code.
+are tagged (``{"$d": "1.5"}`` a Decimal, ``{"$f": "inf"}`` an infinite float, ``{"$e": ["Side", "Buy"]}`` an
+enum, ``{"$o": ["Order", {...}]}`` an object of a known class): only the classes in ``_CLASSES`` are ever built
+when reading, never arbitrary code.
 A file written by another version of this format, or for other symbols or API keys, is refused (ValueError).
 """
 
@@ -22,6 +23,7 @@ import contextlib
 import dataclasses
 import enum
 import json
+import math
 import os
 import tempfile
 from decimal import Decimal
@@ -61,6 +63,8 @@ _ACCOUNT_SKIP = frozenset({"config", "engine", "listeners"})
 def _enc(x: Any) -> Any:
     if isinstance(x, enum.Enum):  # first: a StrEnum is a str too
         return {"$e": [type(x).__name__, x.value]}
+    if isinstance(x, float) and not math.isfinite(x):  # strict JSON has no Infinity
+        return {"$f": repr(x)}
     if x is None or isinstance(x, bool | int | float | str):
         return x
     if isinstance(x, Decimal):
@@ -99,6 +103,8 @@ def _dec(x: Any) -> Any:
     (tag, v), *_ = x.items()
     if tag == "$d":
         return Decimal(v)
+    if tag == "$f":
+        return float(v)
     if tag == "$e":
         return _ENUMS[v[0]](v[1])
     if tag == "$m":
@@ -144,7 +150,7 @@ def snapshot(state: EmulatorState, market: dict[str, Any]) -> dict[str, Any]:
 def write(path: str | Path, doc: dict[str, Any]) -> None:
     """Write ``doc`` to ``path`` atomically (temporary file in the same directory, fsync, rename)."""
     path = Path(path)
-    text = json.dumps(doc, separators=(",", ":"))
+    text = json.dumps(doc, separators=(",", ":"), allow_nan=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -9,7 +9,8 @@ Limits as Bybit documents them (docs/v5): order realtime and history ``limit`` 1
 ``openOnly=1`` lists the 500 most recent closed orders), executions 1..100 (default 50), closed PnL 1..100
 (default 50), transaction log 1..50 (default 20), positions 1..200 (default 20); executions, order history and
 closed PnL cover 7 days by default and at most, the transaction log 24 h by default and 7 days at most. A query
-by orderId / orderLinkId finds the order whatever its time.
+by orderId / orderLinkId finds the order whatever its time. Not modelled: Bybit's order history shows orders
+cancelled or rejected without a fill for 24 h only; the emulator keeps them for the whole 7-day window.
 """
 
 from __future__ import annotations

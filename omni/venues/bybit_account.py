@@ -18,6 +18,7 @@ A mixin of ``bybit.BybitVenue`` (which sets the configuration, the REST client a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from decimal import Decimal
 from typing import Any
 
@@ -55,6 +56,7 @@ class BybitAccount:
         self._available = ZERO
         self.seen_exec: set[str] = set()  # the journal's execIds: each execution is booked once, ever
         self.exec_since_ms: int | None = None  # read executions from here (the journal's last one)
+        self._trade_pnl: dict[str, Decimal] = {}  # execId -> realised PnL, from the transaction log's rows
         self.seen_tx: set[str] = set()  # the journal's transaction-log ids (transfers): each booked once, ever
         self._unparsed_exec_ts: int | None = None
         self._entries: dict[str, Order] = {}  # our open entry orders (not reduce-only), by orderId
@@ -130,10 +132,15 @@ class BybitAccount:
         """Cash changes no execution explains, from the transaction log: deposits, top-ups and transfers (capital)
         and the rest (adjustments), each id once."""
         items = await self._weekly(self.http.get_transaction_log, 50, accountType="UNIFIED", currency="USDT")
+        self._trade_pnl = {}  # the same window as the executions read next: only those rows are needed
         events: list[Event] = []
         for item in sorted(items, key=lambda i: (int(i.get("transactionTime") or 0), str(i.get("id")))):
             tx_id = str(item.get("id") or "")
             kind = str(item.get("type") or "")
+            if kind in EXECUTION_TX_TYPES and item.get("tradeId"):
+                # an execution's realised PnL: Bybit's REST execution list has no execPnl (only the stream has it)
+                with contextlib.suppress(ArithmeticError, ValueError, TypeError):
+                    self._trade_pnl[str(item["tradeId"])] = Decimal(str(item.get("cashFlow") or "0"))
             if not tx_id or tx_id in self.seen_tx or kind in EXECUTION_TX_TYPES:
                 continue
             try:
@@ -173,6 +180,15 @@ class BybitAccount:
             exec_id = item.get("execId")
             if not exec_id or exec_id in self.seen_exec:
                 continue
+            if item.get("execPnl") in (None, ""):  # a REST item: the PnL comes from the transaction log
+                pnl = self._realised_of(item)
+                if pnl is None:  # its TRADE row is not visible yet: the next resync books it
+                    self.counters["execution_pnl_pending"] += 1
+                    ts = int(item.get("execTime") or 0) or None
+                    if ts is not None:
+                        self._unparsed_exec_ts = min(ts, self._unparsed_exec_ts or ts)
+                    continue
+                item = {**item, "execPnl": str(pnl)}
             try:
                 fill = trading_codec.fill_from_item(item)
             except codec.CodecError as e:
@@ -193,6 +209,14 @@ class BybitAccount:
             else:
                 events.append(OrderFilled(fill, None))
         return events
+
+    def _realised_of(self, item: dict[str, Any]) -> Decimal | None:
+        """The realised PnL of an execution item without ``execPnl`` (Bybit's REST list): zero for an opening
+        fill or funding, else its transaction-log row's ``cashFlow``; None while that row is not visible."""
+        closed = str(item.get("closedSize") or "0")
+        if item.get("execType") == ExecType.FUNDING.value or Decimal(closed) == 0:
+            return ZERO
+        return self._trade_pnl.get(str(item.get("execId")))
 
     async def _resync_positions(self) -> list[Event]:
         items = await self.rest.pages(self.http.get_positions, "account", category=CATEGORY, settleCoin="USDT",

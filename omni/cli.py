@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="replay recorded klines instead of a synthetic market",
     )
     em.add_argument("--warmup-bars", type=int, default=600, help="history served before the first request")
-    from omni.emulator.options import add_account_options, add_market_options
+    from omni.emulator.options import add_account_options, add_market_options, positive
 
     add_market_options(em)
     add_account_options(em.add_argument_group("account modes (what /v5/account/info reports at start)"))
@@ -251,15 +251,6 @@ def build_parser() -> argparse.ArgumentParser:
             raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text!r}") from None
         if not 0 <= value <= 1:
             raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text!r}")
-        return value
-
-    def positive(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
-        if not 0 < value < float("inf"):
-            raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
         return value
 
     chaos = em.add_argument_group(

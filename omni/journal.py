@@ -192,6 +192,19 @@ class Journal:
             raise JournalError(f"journal {self.path}: {e}") from e
 
 
+def capital_of(start: Decimal, sums: dict[str, Decimal]) -> Decimal:
+    """capital = start + deposits - withdrawals + adjustments + realised - fees - funding (``Journal.ledger()``)."""
+    return (
+        start
+        + sums["deposits"]
+        - sums["withdrawals"]
+        + sums["adjustments"]
+        + sums["realised"]
+        - sums["fees"]
+        - sums["funding"]
+    )
+
+
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 

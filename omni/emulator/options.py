@@ -84,7 +84,8 @@ def start_arg(text: str, now: datetime | None = None) -> int:
     return int(at.timestamp() * 1000)
 
 
-def _positive(text: str) -> float:
+def positive(text: str) -> float:
+    """An argparse type: a finite number > 0."""
     try:
         value = float(text)
     except ValueError:
@@ -109,11 +110,11 @@ def add_market_options(parser: argparse.ArgumentParser | Any) -> None:
     )  # fmt: skip
     pace = parser.add_mutually_exclusive_group()
     pace.add_argument(
-        "--speed", type=_positive, default=None, metavar="X",
+        "--speed", type=positive, default=None, metavar="X",
         help="market minutes per wall minute: one 1m bar every 60/X wall seconds (1 = real time)",
     )  # fmt: skip
     pace.add_argument(
-        "--bar-seconds", type=_positive, default=None, metavar="S",
+        "--bar-seconds", type=positive, default=None, metavar="S",
         help=f"wall seconds per 1m market bar (default {DEFAULT_BAR_SECONDS:g}: 60x); the same as --speed 60/S",
     )  # fmt: skip
     parser.add_argument(
@@ -122,7 +123,7 @@ def add_market_options(parser: argparse.ArgumentParser | Any) -> None:
         "loaded at start when it exists, written atomically every --state-every seconds and at exit",
     )  # fmt: skip
     parser.add_argument(
-        "--state-every", type=_positive, default=5.0, metavar="S", help="seconds between state writes (default 5)"
+        "--state-every", type=positive, default=5.0, metavar="S", help="seconds between state writes (default 5)"
     )
 
 

@@ -28,7 +28,7 @@ from omni.engine.journaling import JournalWriter
 from omni.engine.telemetry import Telemetry
 from omni.engine.trader import Trader
 from omni.exchange.matching import MatchingEngine
-from omni.journal import Journal
+from omni.journal import Journal, capital_of
 from omni.state import KillSwitchLatch
 from omni.venues.bybit import BybitVenue
 from omni.venues.bybit_transport import default_urls
@@ -173,16 +173,7 @@ def _sim_resume(cfg: Config, log: Any, matching: MatchingEngine) -> dict[str, An
         ]
     finally:
         journal.close()
-    balance = (
-        start
-        + sums["deposits"]
-        - sums["withdrawals"]
-        + sums["adjustments"]
-        + sums["realised"]
-        - sums["fees"]
-        - sums["funding"]
-    )
-    matching.restore(balance, positions)
+    matching.restore(capital_of(start, sums), positions)
     return {"market_ts": int(market_ts), "capital_start": start, **sums}
 
 
@@ -277,15 +268,7 @@ def _bybit_ledger(cfg: Config, log: Any, venue_name: str, capital: Decimal) -> d
     finally:
         journal.close()
     start = Decimal(start)
-    explained = (
-        start
-        + sums["deposits"]
-        - sums["withdrawals"]
-        + sums["adjustments"]
-        + sums["realised"]
-        - sums["fees"]
-        - sums["funding"]
-    )
+    explained = capital_of(start, sums)
     unexplained = capital - explained
     if unexplained:
         log.warning("capital_unexplained", wallet=capital, journal=explained, difference=unexplained)

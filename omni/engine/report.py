@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from omni.core.calibration import calibration
-from omni.journal import Journal
+from omni.journal import Journal, capital_of
 
 ZERO = Decimal(0)
 
@@ -132,7 +132,7 @@ def write_report(journal: Journal, out: Path) -> Path:
         s["wins"] += t["net"] > 0
         s["net"] += t["net"]
     transfers = ledger["deposits"] - ledger["withdrawals"]
-    capital = start + transfers + ledger["adjustments"] + ledger["realised"] - ledger["fees"] - ledger["funding"]
+    capital = capital_of(start, ledger)
     wins = sum(1 for t in trades if t["net"] > 0)
     lines = [
         f"# OMNI report ({journal.meta('venue')}, journal {journal.path})",

@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from omni.journal import Journal
+from omni.journal import Journal, capital_of
 
 DAY_MS = 86_400_000
 
@@ -19,9 +19,7 @@ def status(journal: Journal, kill_switch_latch: str | None) -> dict[str, Any]:
     last = journal.rows("SELECT MAX(ts) AS ts FROM fills")
     last_ts = (last[0]["ts"] if last else None) or 0
     transfers = sums["deposits"] - sums["withdrawals"]
-    capital = (
-        start + transfers + sums["adjustments"] + sums["realised"] - sums["fees"] - sums["funding"]
-    )
+    capital = capital_of(start, sums)
     positions = [
         dict(r)
         for r in journal.rows(

@@ -409,28 +409,25 @@ def check_ledger(ev: Evidence) -> Check:
                   f"realised {ex_sums['realised']} on both sides")  # fmt: skip
 
 
-def exchange_sums(executions: Iterable[dict[str, Any]]) -> dict[str, Decimal]:
+def _sums(rows: Iterable[dict[str, Any]], fee: str, kind: str, pnl: str) -> dict[str, Decimal]:
+    """Fees, funding and realised PnL over execution rows named ``fee``/``kind``/``pnl`` (exchange or journal)."""
     out = {"fees": Decimal(0), "funding": Decimal(0), "realised": Decimal(0)}
-    for x in executions:
-        fee = Decimal(x.get("execFee") or "0")
-        if x.get("execType") == "Funding":
-            out["funding"] += fee
+    for r in rows:
+        paid = Decimal(r.get(fee) or "0")
+        if r.get(kind) == "Funding":
+            out["funding"] += paid
         else:
-            out["fees"] += fee
-            out["realised"] += Decimal(x.get("execPnl") or "0")
+            out["fees"] += paid
+            out["realised"] += Decimal(r.get(pnl) or "0")
     return out
+
+
+def exchange_sums(executions: Iterable[dict[str, Any]]) -> dict[str, Decimal]:
+    return _sums(executions, "execFee", "execType", "execPnl")
 
 
 def journal_sums(fills: Iterable[dict[str, Any]]) -> dict[str, Decimal]:
-    out = {"fees": Decimal(0), "funding": Decimal(0), "realised": Decimal(0)}
-    for r in fills:
-        fee = Decimal(r.get("fee") or "0")
-        if r.get("exec_type") == "Funding":
-            out["funding"] += fee
-        else:
-            out["fees"] += fee
-            out["realised"] += Decimal(r.get("realised_pnl") or "0")
-    return out
+    return _sums(fills, "fee", "exec_type", "realised_pnl")
 
 
 def check_capital(ev: Evidence) -> Check:

@@ -98,8 +98,8 @@ def test_a_cancel_all_that_leaves_orders_is_repeated_until_none_is_open(tmp_path
     assert [e["open_orders"] for e in logs if e["event"] == "cancel_all_left_orders"] == [4, 1]
 
 
-def test_a_close_that_fails_once_is_retried_with_a_deterministic_link_id(tmp_path):
-    # Arrange: an open position; the venue's first close attempt raises (a dropped connection)
+def _with_a_position(tmp_path):
+    """A sim run after its first bar, with a ~6 USDT long on the first priced symbol: (assembly, engine, symbol)."""
     asm, _ = make(tmp_path)
     _first_bar(asm)
     m = asm.venue.matching
@@ -107,6 +107,12 @@ def test_a_close_that_fails_once_is_retried_with_a_deterministic_link_id(tmp_pat
     inst = asm.venue.instruments[sym]
     qty = max(inst.min_qty, inst.round_qty(D(6) / m.last_price(sym)) + inst.qty_step)
     m.place(OrderIntent("entry-1", sym, Side.BUY, qty), asm.venue.now_ms())
+    return asm, m, sym
+
+
+def test_a_close_that_fails_once_is_retried_with_a_deterministic_link_id(tmp_path):
+    # Arrange: an open position; the venue's first close attempt raises (a dropped connection)
+    asm, m, sym = _with_a_position(tmp_path)
     assert sym in m.positions()
     sent = []
     real_place = asm.venue.place
@@ -133,13 +139,7 @@ def test_a_close_that_fails_once_is_retried_with_a_deterministic_link_id(tmp_pat
 
 def test_a_close_of_an_already_flat_position_is_not_an_error(tmp_path):
     # Arrange: the venue reports a position that is already gone (a stale view): the close meets 110017
-    asm, _ = make(tmp_path)
-    _first_bar(asm)
-    m = asm.venue.matching
-    sym = next(s for s in asm.venue.instruments if m.last_price(s) is not None)
-    inst = asm.venue.instruments[sym]
-    qty = max(inst.min_qty, inst.round_qty(D(6) / m.last_price(sym)) + inst.qty_step)
-    m.place(OrderIntent("entry-1", sym, Side.BUY, qty), asm.venue.now_ms())
+    asm, m, sym = _with_a_position(tmp_path)
     stale = dict(m.positions())
     m.close_position(sym, asm.venue.now_ms())
     views = [stale]

@@ -19,16 +19,16 @@ from omni.core.portfolio import Portfolio
 from omni.core.risk import Limits, RiskGuard
 from omni.core.scanner import AssetScanner, ScannerParams
 from omni.core.sizer import SizerParams
-from omni.domain.events import CapitalTransfer, FundingPaid, Liquidated, OrderFilled
-from omni.domain.instrument import ZERO, Instrument
+from omni.domain.instrument import Instrument
 from omni.domain.market import parse_timeframe
-from omni.domain.orders import Position, Side, TriggerBy
+from omni.domain.orders import TriggerBy
 from omni.engine.executor import Executor
 from omni.engine.journaling import JournalWriter
+from omni.engine.resume import booked_net, bybit_ledger, sim_resume
 from omni.engine.telemetry import Telemetry
 from omni.engine.trader import Trader
 from omni.exchange.matching import MatchingEngine
-from omni.journal import Journal, capital_of
+from omni.journal import Journal
 from omni.state import KillSwitchLatch
 from omni.venues.bybit import BybitVenue
 from omni.venues.bybit_transport import default_urls
@@ -118,7 +118,7 @@ def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, reset_ki
     )
     speed = None if cfg.market.speed == "max" else float(cfg.market.speed)
     warmup = warmup_ms(cfg)
-    resume = _sim_resume(cfg, log, matching)
+    resume = sim_resume(cfg, log, matching)
     venue = SimVenue(
         source, matching, clock, speed=speed, warmup_ms=warmup, resume_after_ts=resume["market_ts"] if resume else None
     )
@@ -140,41 +140,6 @@ def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, reset_ki
             journal=str(cfg.engine.journal_path),
         )
     return asm
-
-
-def _sim_resume(cfg: Config, log: Any, matching: MatchingEngine) -> dict[str, Any] | None:
-    """A restart of the sim: rebuild the account from the journal (the sim's only durable state)."""
-    path = cfg.engine.journal_path
-    if not path.exists():
-        return None
-    journal = Journal(path)
-    try:
-        market_ts = journal.meta("market_ts")
-        if journal.meta("venue") != "sim" or market_ts is None:
-            return None
-        start = Decimal(journal.meta("capital_start"))
-        sums = journal.ledger()
-        positions = [
-            Position(
-                r["symbol"],
-                Side(r["side"]),
-                Decimal(r["size"]),
-                Decimal(r["entry_price"]),
-                Decimal(r["leverage"]),
-                Decimal(r["margin"]),
-                Decimal(r["liq_price"]),
-                ZERO,
-                Decimal(r["take_profit"]) if r["take_profit"] else None,
-                Decimal(r["stop_loss"]) if r["stop_loss"] else None,
-                r["ts"],
-            )
-            for r in journal.open_positions()
-            if r["symbol"] in matching.instruments
-        ]
-    finally:
-        journal.close()
-    matching.restore(capital_of(start, sums), positions)
-    return {"market_ts": int(market_ts), "capital_start": start, **sums}
 
 
 def bybit_venue(cfg: Config, log: Any, api_key: str, api_secret: str) -> BybitVenue:
@@ -237,7 +202,7 @@ async def assemble_bybit(
     # the wallet already holds the executions and transfers made while the daemon was down; this run books them
     # (they are waiting in the stream), so the ledger must explain the wallet before them
     capital = venue.balance() - booked_net(venue.pending_events())
-    restore = _bybit_ledger(cfg, log, venue.name, capital)
+    restore = bybit_ledger(cfg, log, venue.name, capital)
     start = restore["capital_start"] if restore else capital
     asm = _core(
         cfg, log, venue, venue.instruments, info, None, latch, kill_switch, start, 0, duration_s, resume=restore
@@ -248,44 +213,6 @@ async def assemble_bybit(
         asm.trader.pending_adjustment = restore["unexplained"]
     asm.trader.resume_after_ts = venue.live_from_ms + 60_000  # the first live minute's close
     return asm
-
-
-def _bybit_ledger(cfg: Config, log: Any, venue_name: str, capital: Decimal) -> dict[str, Any] | None:
-    """A restart of a Bybit run: the first start's capital and the journal's sums. None for a new journal (or one
-    that belongs to another venue: that run's figures say nothing about this account)."""
-    path = cfg.engine.journal_path
-    if not path.exists():
-        return None
-    journal = Journal(path)
-    try:
-        start, venue = journal.meta("capital_start"), journal.meta("venue")
-        if start is None:
-            return None
-        if venue != venue_name:
-            log.warning("journal_other_venue", journal=str(path), journal_venue=venue, venue=venue_name)
-            return None
-        sums = journal.ledger()
-    finally:
-        journal.close()
-    start = Decimal(start)
-    explained = capital_of(start, sums)
-    unexplained = capital - explained
-    if unexplained:
-        log.warning("capital_unexplained", wallet=capital, journal=explained, difference=unexplained)
-    return {"capital_start": start, "unexplained": unexplained, **sums}
-
-
-def booked_net(events: list[Any]) -> Decimal:
-    """What booking ``events`` adds to the wallet: realised PnL minus fees minus funding (exact)."""
-    net = ZERO
-    for ev in events:
-        if isinstance(ev, OrderFilled | Liquidated):
-            net += ev.fill.realised_pnl - ev.fill.fee
-        elif isinstance(ev, FundingPaid):
-            net -= ev.fill.fee
-        elif isinstance(ev, CapitalTransfer):
-            net += ev.amount
-    return net
 
 
 def _core(

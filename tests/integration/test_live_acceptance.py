@@ -620,7 +620,9 @@ def test_sigint_while_connecting_exits_0_quickly_with_a_final_summary(warmup_sig
     assert connecting.proc.returncode == 0, connecting.tail()
     assert connecting.exit_s is not None and connecting.exit_s < SHUTDOWN_TIMEOUT_S + EXIT_SLACK_S
     stopping = connecting.named("shutdown_requested")
-    assert stopping and stopping[0].get("phase") == "connect", f"not stopped while connecting:\n{connecting.tail()}"
+    # "start": the signal came before the event loop took over (while pybit's sessions were being built)
+    phase = stopping[0].get("phase") if stopping else None
+    assert phase in ("start", "connect"), f"not stopped while connecting:\n{connecting.tail()}"
     assert not connecting.named("venue_connected")
     summary = connecting.named("final_summary")
     assert summary and summary[-1]["phase"] == "connect" and summary[-1]["trades_total"] == 0, connecting.tail()

@@ -644,15 +644,21 @@ def _backtest(args: argparse.Namespace) -> int:
         f"trades {s['trades_total']}  wins {s['wins']}  losses {s['losses']}  capital {s['capital_start']} -> "
         f"{s['capital']}  max drawdown {s['max_drawdown']}  kill switch {s['kill_switch']}"
     )
-    print(f"simulator calibration: Brier {cal.get('brier')} over {cal.get('n')} trades")
+    fc = s.get("forecasts") or {}
+    every, taken = fc.get("all") or {}, fc.get("taken") or {}
+    print(
+        f"simulator forecasts: {fc.get('n', 0)} scored, Brier skill {_num(every.get('bss'))} "
+        f"(90 % {_num(every.get('bss_interval_90'))}); taken trades {taken.get('n', 0)}, Brier skill "
+        f"{_num(taken.get('bss'))}; Brier over taken trades {cal.get('brier')} (see report.md)"
+    )
     try:
         from omni.engine.report import write_report
         from omni.journal import Journal
 
-        write_report(Journal(cfg.engine.journal_path, read_only=True), out)
-        print(f"wrote {out}/summary.json, trades.csv, decisions.csv, events.jsonl, report.md")
+        write_report(Journal(cfg.engine.journal_path, read_only=True), out, cfg.calibration.fold_days)
+        print(f"wrote {out}/summary.json, trades.csv, decisions.csv, events.jsonl, report.md (with plots)")
     except ImportError:
-        print(f"wrote {out}/summary.json, trades.csv, decisions.csv, events.jsonl (no report.md: no matplotlib)")
+        print(f"wrote {out}/summary.json, trades.csv, decisions.csv, events.jsonl, report.md (no plots: no matplotlib)")
     return result.exit_code
 
 
@@ -707,6 +713,15 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _num(x: object) -> str:
+    """A figure for a person: 3 decimals, a pair as [a, b], a missing one as n/a."""
+    if x is None:
+        return "n/a"
+    if isinstance(x, (list, tuple)):
+        return "[" + ", ".join(_num(v) for v in x) + "]"
+    return f"{x:.3f}" if isinstance(x, float) else str(x)
+
+
 def _report(args: argparse.Namespace) -> int:
     from omni.journal import Journal
 
@@ -717,7 +732,7 @@ def _report(args: argparse.Namespace) -> int:
         from omni.engine.report import write_report
 
         journal = Journal(args.journal or cfg.engine.journal_path, read_only=True)
-        path = write_report(journal, args.out.resolve())
+        path = write_report(journal, args.out.resolve(), cfg.calibration.fold_days)
     except ImportError as e:
         print(f"omni report: {e}; install matplotlib: pip install 'omni[report]'", file=sys.stderr)
         return EXIT_USAGE

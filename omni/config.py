@@ -29,6 +29,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -89,6 +90,9 @@ class StrategyConfig(_Model):
     atr_bars: int = Field(14, ge=2, le=200, description="ATR period, bars.")
     stop_atr: Decimal = Field(Decimal("1.5"), gt=0, description="Stop-loss distance, ATRs.")
     take_profit_atr: Decimal = Field(Decimal("4.0"), gt=0, description="Take-profit distance, ATRs.")
+    max_hold_bars: int = Field(
+        60, ge=1, le=10_000, description="Time stop: close at market after this many bars of the signal's timeframe."
+    )
 
     @field_validator("timeframes")
     @classmethod
@@ -119,12 +123,30 @@ class CompoundConfig(_Model):
 
 
 class GhostConfig(_Model):
-    windows: int = Field(240, ge=10, le=100_000, description="Recent entry bars replayed.")
-    max_hold_bars: int = Field(60, ge=1, le=10_000, description="Replay horizon per window, bars.")
-    min_samples: int = Field(30, ge=1, le=100_000, description="Fewer windows than this: veto.")
+    windows: int = Field(240, ge=10, le=100_000, description="Most recent past signals replayed.")
+    lookback_bars: int = Field(1440, ge=100, le=100_000, description="Bars searched for past signals, per timeframe.")
+    min_samples: int = Field(30, ge=1, le=100_000, description="Effective sample size below this: veto.")
     confidence: float = Field(0.99, gt=0.5, lt=1, allow_inf_nan=False, description="One-sided bound level.")
     min_ev_lower_usdt: Decimal = Field(Decimal("0"), description="Veto when the EV lower bound is below this.")
     min_win_prob_lower: float = Field(0.0, ge=0, le=1, allow_inf_nan=False, description="Wilson lower bound.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "max_hold_bars" in data:
+            raise ValueError(
+                "ghost.max_hold_bars moved to strategy.max_hold_bars: it is now the live trades' time stop too "
+                "(the simulator replays the rule the trader applies)"
+            )
+        return data
+
+
+class CalibrationConfig(_Model):
+    """Walk-forward recalibration of the simulator's win probability (fitted on earlier folds only)."""
+
+    method: Literal["isotonic", "platt", "off"] = Field("isotonic", description="The map fitted: isotonic/platt/off.")
+    fold_days: float = Field(3.0, gt=0, le=365, allow_inf_nan=False, description="Fold length, days of market time.")
+    min_fit: int = Field(200, ge=10, le=10_000_000, description="Resolved forecasts needed to fit a map.")
 
 
 class PacerConfig(_Model):
@@ -285,6 +307,7 @@ class Config(_Model):
     sizer: SizerConfig = Field(default_factory=SizerConfig, description="Leverage sizer.")
     compound: CompoundConfig = Field(default_factory=CompoundConfig, description="Compound controller.")
     ghost: GhostConfig = Field(default_factory=GhostConfig, description="Pre-trade simulator.")
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig, description="Forecast recalibration.")
     pacer: PacerConfig = Field(default_factory=PacerConfig, description="Entry pacing.")
     fees: FeesConfig = Field(default_factory=FeesConfig, description="Fee rates (fractions).")
     venue: VenueConfig = Field(default_factory=VenueConfig, description="Order destination.")

@@ -54,6 +54,16 @@ MIGRATIONS: tuple[str, ...] = (
         id TEXT PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL, amount TEXT NOT NULL
     );
     """,
+    # v3: every forecast of the pre-trade simulator with the outcome its exact order had, taken or not
+    # (omni.core.outcomes), written once resolved; floats: statistics, not accounting
+    """
+    CREATE TABLE outcomes (
+        ts INTEGER NOT NULL, symbol TEXT NOT NULL, timeframe INTEGER NOT NULL, side TEXT NOT NULL,
+        verdict TEXT NOT NULL, client_id TEXT, p REAL NOT NULL, p_cal REAL NOT NULL, ev REAL NOT NULL,
+        ev_lower REAL NOT NULL, n_eff REAL NOT NULL, net REAL NOT NULL, exit TEXT NOT NULL, exit_ts INTEGER NOT NULL,
+        PRIMARY KEY (ts, symbol, timeframe, side)
+    );
+    """,
 )
 
 
@@ -216,6 +226,7 @@ _SQL = {
     "order_status": "UPDATE orders SET order_id = COALESCE(?, order_id), status = ?, reason = ?, updated_ts = ? "
     "WHERE client_id = ?",
     "fill": "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    "outcome": "INSERT OR IGNORE INTO outcomes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     "position": "INSERT INTO positions VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(symbol) DO UPDATE SET "
     "side=excluded.side, size=excluded.size, entry_price=excluded.entry_price, leverage=excluded.leverage, "
     "margin=excluded.margin, liq_price=excluded.liq_price, take_profit=excluded.take_profit, "

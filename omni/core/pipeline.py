@@ -11,8 +11,10 @@ from decimal import Decimal
 
 from omni.core import ghost, sizer
 from omni.core.compound import CompoundController
+from omni.core.outcomes import Forecast, OutcomeTracker
 from omni.core.pacer import Pacer
 from omni.core.portfolio import Portfolio
+from omni.core.recalibration import WalkForwardCalibration
 from omni.core.risk import Approved, RiskGuard
 from omni.core.scanner import AssetScanner, Candidate, Tradability
 from omni.domain.instrument import Instrument
@@ -31,6 +33,7 @@ class Decision:
     sized: sizer.Sized | None = None
     estimate: ghost.GhostEstimate | None = None
     approved: Approved | None = None
+    p_cal: float | None = None  # the walk-forward recalibrated win probability (None: no forecast)
 
     @property
     def intent(self) -> OrderIntent | None:
@@ -83,11 +86,23 @@ class DecisionPipeline:
         self.entries_enabled = True
         self.funding_rate: dict[str, float] = {}
         self._z = ghost.z_for(params.ghost.confidence)
+        #: counterfactual outcomes of every forecast (fed after the decisions; never read by one) and the
+        #: walk-forward recalibration (reads only outcomes resolved before the fold it serves); both optional
+        self.outcomes: OutcomeTracker | None = None
+        self.recalibration: WalkForwardCalibration | None = None
+        self._last_close: dict[str, float] = {}
 
     def on_batch(
         self, batch: MarketBatch, equity: Callable[[], Decimal], available: Callable[[], Decimal]
     ) -> list[Decision]:
         """Feed one market instant; returns the decisions taken on the candidates it produced."""
+        outcomes = self.outcomes
+        if outcomes is not None:  # earlier forecasts meet this batch's bars (all decided before they opened)
+            for f in batch.fundings:
+                outcomes.on_funding(f, self._last_close.get(f.symbol))
+            for bar in batch.bars:
+                outcomes.on_bar(bar)
+                self._last_close[bar.symbol] = bar.close
         update = self.scanner.update
         breakouts = []
         for bar in batch.bars:
@@ -102,7 +117,12 @@ class DecisionPipeline:
         if not self.entries_enabled:
             self.scanner.dropped["entries_disabled"] += len(breakouts)
             return []
-        return self._decide(breakouts, batch.ts, equity(), available())
+        decisions = self._decide(breakouts, batch.ts, equity(), available())
+        if outcomes is not None:
+            for d in decisions:
+                if d.estimate is not None:
+                    outcomes.track(forecast_of(d, self.params.ghost.max_hold_bars))
+        return decisions
 
     def _decide(self, breakouts: list, now: int, equity: Decimal, available: Decimal) -> list[Decision]:
         p = self.params
@@ -150,13 +170,22 @@ class DecisionPipeline:
         if sized.intent.stop_trigger is not p.stop_trigger:
             sized = replace(sized, intent=replace(sized.intent, stop_trigger=p.stop_trigger))
         est = self.estimate(c, sized, rate)
+        p_cal = est.p
+        if self.recalibration is not None and self.outcomes is not None:
+            p_cal = self.recalibration.apply(est.p, now, self.outcomes.resolved)
+            floor = p.ghost.min_win_prob_lower
+            if p_cal != est.p and est.passed and ghost.wilson_lower_frac(p_cal, est.n_eff, self._z) < floor:
+                est = replace(est, passed=False, reason="win_prob_lower_below_threshold")
         if not est.passed:
-            detail = f"p={est.p:.3f} (>= {est.p_lower:.3f}) ev={est.ev:.4f} (>= {est.ev_lower:.4f}) n={est.n}"
-            return Decision(c.symbol, now, "vetoed", est.reason, detail, c, sized, est)
+            detail = (
+                f"p={est.p:.3f} (>= {est.p_lower:.3f}) p_cal={p_cal:.3f} ev={est.ev:.4f} (>= {est.ev_lower:.4f}) "
+                f"n={est.n} n_eff={est.n_eff:.1f}"
+            )
+            return Decision(c.symbol, now, "vetoed", est.reason, detail, c, sized, est, p_cal=p_cal)
         verdict = self.guard.check(sized.intent, inst, sized.entry, self.portfolio, equity)
         if isinstance(verdict, Approved):
-            return Decision(c.symbol, now, "approved", "ok", f"score {c.score:.2f}", c, sized, est, verdict)
-        return Decision(c.symbol, now, "refused", verdict.reason, verdict.detail, c, sized, est)
+            return Decision(c.symbol, now, "approved", "ok", f"score {c.score:.2f}", c, sized, est, verdict, p_cal)
+        return Decision(c.symbol, now, "refused", verdict.reason, verdict.detail, c, sized, est, p_cal=p_cal)
 
     def estimate(self, c: Candidate, sized: sizer.Sized, funding_rate: float) -> ghost.GhostEstimate:
         """Run the pre-trade simulator for a sized candidate on its own history (walk-forward)."""
@@ -185,4 +214,32 @@ class DecisionPipeline:
             per_bar,
             self.params.ghost,
             self._z,
+            s.entries(c.side),
         )
+
+
+def forecast_of(d: Decision, max_hold_bars: int) -> Forecast:
+    """The forecast a decision made and the exact order it was about (taken or not), for its outcome."""
+    c, sized, est = d.candidate, d.sized, d.estimate
+    assert sized is not None and est is not None
+    i = sized.intent
+    return Forecast(
+        d.ts,
+        d.symbol,
+        c.timeframe,
+        c.side is Side.BUY,
+        d.verdict,
+        i.client_id,
+        est.p,
+        est.p if d.p_cal is None else d.p_cal,
+        est.ev,
+        est.ev_lower,
+        est.n_eff,
+        float(sized.entry),
+        float(i.stop_loss),  # type: ignore[arg-type]
+        float(i.take_profit),  # type: ignore[arg-type]
+        float(sized.liq_price),
+        float(i.qty),
+        float(sized.margin),
+        d.ts + max_hold_bars * c.timeframe * 60_000,
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
@@ -84,6 +85,8 @@ class Series:
         "ret_sq_sum",
         "ret_sum",
         "signal",
+        "signals_long",
+        "signals_short",
         "turnover_sum",
         "zero_volume_run",
     )
@@ -108,6 +111,9 @@ class Series:
         self._lo = math.inf
         self._hi_at = self._lo_at = -1  # absolute index of those extremes
         self.signal: tuple[Side, float] | None = None  # the breakout the last added bar made, if any
+        # absolute indices of the bars that broke out, per side: the pre-trade simulator's entries
+        self.signals_long = array("q")
+        self.signals_short = array("q")
 
     def __len__(self) -> int:
         return len(self.closes)
@@ -143,8 +149,10 @@ class Series:
         if n >= nb:
             if c > hi:
                 signal = (Side.BUY, c - hi)
+                self.signals_long.append(n)
             elif c < low:
                 signal = (Side.SELL, low - c)
+                self.signals_short.append(n)
         self.opens.append(o)
         self.highs.append(h)
         self.lows.append(lo)
@@ -164,9 +172,19 @@ class Series:
             cut = len(closes) - keep
             for seq in (self.opens, self.highs, self.lows, closes):
                 del seq[:cut]
+            base = n + 1 - keep  # absolute index of the oldest bar kept
+            for sig in (self.signals_long, self.signals_short):
+                k = bisect_left(sig, base)
+                if k:
+                    del sig[:k]
             self._trim_at = n + TRIM_SLACK
         self.signal = signal
         return signal
+
+    def entries(self, side: Side) -> list[int]:
+        """Indices into the kept bars (``closes[i]``) where a breakout on ``side`` fired, ascending."""
+        base = self.n - len(self.closes)
+        return [i - base for i in (self.signals_long if side is Side.BUY else self.signals_short)]
 
     def _rescan(self, oldest: int) -> None:
         """Recompute the channel over the bars at absolute indices [oldest, n)."""

@@ -13,9 +13,11 @@ from omni.clock import VirtualClock
 from omni.config import Config
 from omni.core.compound import CompoundController
 from omni.core.ghost import GhostParams
+from omni.core.outcomes import OutcomeTracker
 from omni.core.pacer import Pacer
 from omni.core.pipeline import ClientIds, DecisionPipeline, PipelineParams
 from omni.core.portfolio import Portfolio
+from omni.core.recalibration import WalkForwardCalibration
 from omni.core.risk import Limits, RiskGuard
 from omni.core.scanner import AssetScanner, ScannerParams
 from omni.core.sizer import SizerParams
@@ -265,8 +267,8 @@ def _core(
             halted_bars=sc.halted_bars,
             stop_atr=float(st.stop_atr),
             take_profit_atr=float(st.take_profit_atr),
-            # what the simulator replays (windows + horizon) and the breakout channel need, no more
-            history_bars=max(g.windows + g.max_hold_bars + 2, st.breakout_bars + 2, sc.min_history_bars),
+            # what the simulator searches for past signals (and their horizon) and the channel need, no more
+            history_bars=max(g.lookback_bars, st.max_hold_bars + 2, st.breakout_bars + 2, sc.min_history_bars),
             blacklist=frozenset(sc.blacklist),
         ),
     )
@@ -282,7 +284,7 @@ def _core(
     )
     ghost_params = GhostParams(
         g.windows,
-        g.max_hold_bars,
+        st.max_hold_bars,
         g.min_samples,
         g.confidence,
         float(g.min_ev_lower_usdt),
@@ -302,6 +304,10 @@ def _core(
     pacer = Pacer(cfg.targets.trades_per_day, cfg.pacer.spacing)
     client_ids = ClientIds("omni" + secrets.token_hex(4))
     pipeline = DecisionPipeline(instruments, scanner, params, compound, pacer, guard, portfolio, client_ids)
+    pipeline.outcomes = OutcomeTracker(float(cfg.fees.taker), float(slip), st.max_hold_bars)
+    cal = cfg.calibration
+    pipeline.recalibration = WalkForwardCalibration(int(cal.fold_days * 86_400_000), cal.method, cal.min_fit)
+    pipeline.recalibration.on_refit = _calibration_writer(cfg.engine.state_dir / "calibration.json", log)
     targets = {"trades_per_day": cfg.targets.trades_per_day, "min_net_profit_usdt": cfg.targets.min_net_profit_usdt}
     telemetry = Telemetry(log, portfolio, targets)
     executor = Executor(venue, guard, portfolio, client_ids, log, r.max_loss_per_trade_usdt, TriggerBy(r.stop_trigger))
@@ -314,6 +320,7 @@ def _core(
     known = journal.known_position_symbols()
     risk_state = journal.meta("risk_state") if resume else None
     if risk_state and risk_state.get("venue") == venue.name:
+        trader.time_stops = {str(k): int(v) for k, v in (journal.meta("time_stops") or {}).items()}
         same_day = portfolio.restore_risk_state(risk_state)
         log.warning(
             "risk_state_restored",
@@ -337,10 +344,28 @@ def _core(
     return Assembly(cfg, venue, portfolio, guard, pipeline, executor, telemetry, trader, info, source, writer, known)
 
 
+def _calibration_writer(path: Path, log: Any) -> Any:
+    """The walk-forward calibration's state (each fold's map and whether it is on) into the state directory."""
+
+    def write(wf: WalkForwardCalibration) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(wf.to_dict(), indent=2) + "\n")
+            tmp.replace(path)
+        except OSError as e:
+            log.warning("calibration_not_saved", path=str(path), error=repr(e))
+        cur = wf.current
+        if cur is not None:
+            log.info("calibration_fold", fold=cur.fold, n_fit=cur.n_fit, active=cur.active, gain=cur.gain)
+
+    return write
+
+
 def warmup_ms(cfg: Config) -> int:
     """Market time until every timeframe has the history the scanner and the simulator need."""
     tfs = [parse_timeframe(t) for t in cfg.strategy.timeframes]
-    need = max(cfg.scanner.min_history_bars, cfg.ghost.min_samples + cfg.ghost.max_hold_bars + 1)
+    need = max(cfg.scanner.min_history_bars, cfg.ghost.min_samples + cfg.strategy.max_hold_bars + 1)
     return need * max(tfs) * 60_000
 
 

@@ -1,10 +1,12 @@
 """Backtest: the same daemon (same assembly, tasks and code) on the sim venue over recorded data at max speed.
 
 Writes to the output directory:
-- ``summary.json``: the run summary (the daemon's final summary fields) plus the simulator's calibration;
+- ``summary.json``: the run summary (the daemon's final summary fields) plus the simulator's calibration over
+  every forecast (``forecasts``: taken or not, scored on the outcome its order had; per walk-forward fold);
+- ``report.md``: the forecast report (Brier skill, reliability by decile, EV bound vs realised, per fold);
 - ``trades.csv``: every closed round trip;
-- ``decisions.csv``: every evaluated candidate with the simulator's p, EV and bounds, and the realised
-  outcome when it was taken, so forecast and reality sit side by side;
+- ``decisions.csv``: every evaluated candidate with the simulator's p (raw and recalibrated), EV and bounds,
+  the counterfactual outcome of its order (taken or not) and the realised outcome when it was taken;
 - ``events.jsonl``: the structured log of the run.
 """
 
@@ -20,7 +22,8 @@ from typing import Any, TextIO
 
 from omni import logsetup
 from omni.config import Config
-from omni.core.calibration import calibration
+from omni.core.calibration import calibration, forecast_markdown, forecast_report
+from omni.core.outcomes import Forecast
 from omni.core.pipeline import Decision
 from omni.core.portfolio import Trade
 from omni.engine.assembly import Assembly, assemble
@@ -54,6 +57,11 @@ DECISION_COLUMNS = [
     "outcome_net",
     "outcome_win",
     "exit_reason",
+    "p_cal",
+    "counterfactual_net",
+    "counterfactual_win",
+    "counterfactual_exit",
+    "counterfactual_exit_ts",
 ]
 TRADE_COLUMNS = [
     "client_id",
@@ -125,13 +133,63 @@ def run_backtest(
         if d.verdict == "approved" and d.estimate is not None and d.intent.client_id in by_client
     ]  # type: ignore[union-attr]
     summary["calibration"] = calibration(pairs)
+    outcomes = asm.pipeline.outcomes
+    resolved = list(outcomes.resolved) if outcomes is not None else []
+    fold_ms = int(cfg.calibration.fold_days * 86_400_000)
+    summary["forecasts"] = forecast_report(forecast_rows(resolved, by_client), fold_ms)
+    summary["forecasts"]["unresolved_at_end"] = sum(len(v) for v in outcomes.open.values()) if outcomes else 0
+    wf = asm.pipeline.recalibration
+    summary["recalibration"] = (
+        None
+        if wf is None
+        else {
+            "method": wf.method,
+            "folds": [{k: v for k, v in f.to_dict().items() if k != "mapping"} for f in wf.folds],
+        }
+    )
     summary["scanner_dropped"] = dict(asm.pipeline.scanner.dropped)
     summary["scanner_signals"] = asm.pipeline.scanner.signals
     summary["gap_losses"] = gap_losses(trades, cfg.risk.max_loss_per_trade_usdt)
     (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2, default=str) + "\n")
     write_trades(out / "trades.csv", trades)
-    write_decisions(out / "decisions.csv", decisions, by_client)
+    write_decisions(out / "decisions.csv", decisions, by_client, {(f.ts, f.symbol, f.timeframe): f for f in resolved})
+    (out / "report.md").write_text("\n".join(backtest_markdown(summary)) + "\n")
     return BacktestResult(summary, trades, decisions, code)
+
+
+def forecast_rows(resolved: list[Forecast], by_client: dict[str, Trade]) -> list[dict[str, Any]]:
+    """Every resolved forecast with its counterfactual outcome and, when taken and closed, the realised one."""
+    rows = []
+    for f in resolved:
+        t = by_client.get(f.client_id) if f.verdict == "approved" else None
+        rows.append(
+            {
+                "ts": f.ts,
+                "p": f.p,
+                "p_cal": f.p_cal,
+                "win": f.win,
+                "net": f.net,
+                "ev_lower": f.ev_lower,
+                "taken": f.verdict == "approved",
+                "realised_win": None if t is None else t.net > 0,
+                "realised_net": None if t is None else float(t.net),
+            }
+        )
+    return rows
+
+
+def backtest_markdown(summary: dict[str, Any]) -> list[str]:
+    """report.md of a backtest: the run in a few lines, then the forecast section."""
+    lines = [
+        "# OMNI backtest",
+        "",
+        f"- capital {summary.get('capital_start')} -> {summary.get('capital')} USDT; trades "
+        f"{summary.get('trades_total')}, closed {summary.get('trades_closed')}, success rate "
+        f"{summary.get('success_rate')}",
+        f"- fees paid {summary.get('fees_paid')} USDT; funding paid {summary.get('funding_paid')} USDT",
+        "",
+    ]
+    return lines + forecast_markdown(summary["forecasts"])
 
 
 def gap_losses(trades: list[Trade], cap: Decimal) -> list[dict[str, str]]:
@@ -164,7 +222,12 @@ def write_trades(path: Path, trades: list[Trade]) -> None:
             )
 
 
-def write_decisions(path: Path, decisions: list[Decision], by_client: dict[str, Trade]) -> None:
+def write_decisions(
+    path: Path,
+    decisions: list[Decision],
+    by_client: dict[str, Trade],
+    outcomes: dict[tuple[int, str, int], Forecast] | None = None,
+) -> None:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(DECISION_COLUMNS)
@@ -172,6 +235,7 @@ def write_decisions(path: Path, decisions: list[Decision], by_client: dict[str, 
             c, s, e = d.candidate, d.sized, d.estimate
             i = d.intent
             t = by_client.get(i.client_id) if i is not None and d.verdict == "approved" else None
+            f = (outcomes or {}).get((d.ts, d.symbol, c.timeframe)) if e is not None else None
             w.writerow(
                 [
                     d.ts,
@@ -200,6 +264,11 @@ def write_decisions(path: Path, decisions: list[Decision], by_client: dict[str, 
                     t.net if t else "",
                     (t.net > 0) if t else "",
                     t.exit_reason if t else "",
+                    _r(d.p_cal) if d.p_cal is not None else "",
+                    _r(f.net) if f else "",
+                    f.win if f else "",
+                    f.exit if f else "",
+                    f.exit_ts if f else "",
                 ]
             )
 

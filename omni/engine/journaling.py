@@ -12,6 +12,7 @@ import contextlib
 import json
 from typing import Any
 
+from omni.core.outcomes import Forecast
 from omni.core.pipeline import Decision
 from omni.domain.events import (
     CapitalTransfer,
@@ -119,6 +120,15 @@ def decision_record(d: Decision) -> Record:
             d.detail,
         ),
     )
+
+
+def outcome_record(f: Forecast) -> Record:
+    side = "Buy" if f.long else "Sell"
+    return (
+        "outcome",
+        (f.ts, f.symbol, f.timeframe, side, f.verdict, f.client_id, f.p, f.p_cal, f.ev, f.ev_lower, f.n_eff, f.net,
+         f.exit, f.exit_ts),
+    )  # fmt: skip
 
 
 def intent_record(intent: OrderIntent, ts: int) -> Record:

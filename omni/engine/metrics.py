@@ -56,9 +56,7 @@ class MetricsServer:
         g = self.g
         g["capital_usdt"].set(float(venue.balance()))
         g["equity_usdt"].set(float(venue.equity()))
-        g["total_profit_usdt"].set(
-            float(venue.balance() - asm.portfolio.capital_start - asm.portfolio.net_transfers)
-        )
+        g["total_profit_usdt"].set(float(venue.balance() - asm.portfolio.capital_start - asm.portfolio.net_transfers))
         g["trades_today"].set(m["trades_today"])
         g["active_trades"].set(m["active_trades"])
         g["avg_profit_per_trade_usdt"].set(float(m["avg_profit_per_trade"]))

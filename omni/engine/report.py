@@ -1,8 +1,8 @@
 """``omni report``: a self-contained Markdown report with PNG plots, from a journal.
 
 Equity curve with drawdown, PnL-per-trade histogram, a per-symbol table, fees and funding paid, and the
-pre-trade simulator's calibration (predicted vs realised win rate). matplotlib is imported only here (the
-Agg backend, no display needed).
+pre-trade simulator's forecasts scored over every forecast it made (``omni.core.calibration``). matplotlib
+is imported only here (the Agg backend, no display needed).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from omni.core.calibration import calibration
-from omni.journal import Journal, capital_of
+from omni.core.calibration import DAY_MS, forecast_markdown, forecast_report
+from omni.journal import Journal, JournalError, capital_of
 
 ZERO = Decimal(0)
 
@@ -58,7 +58,32 @@ def closed_trades(journal: Journal) -> list[dict[str, Any]]:
     return trades
 
 
-def write_report(journal: Journal, out: Path) -> Path:
+def journal_forecast_rows(journal: Journal, by_client: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The journal's resolved forecasts (table ``outcomes``) with the realised outcome of the taken ones."""
+    rows: list[dict[str, Any]] = []
+    try:
+        found = journal.rows("SELECT ts, verdict, client_id, p, p_cal, ev_lower, net FROM outcomes ORDER BY ts")
+    except JournalError:  # a journal older than schema v3 opened read-only: no forecasts recorded
+        return rows
+    for r in found:
+        t = by_client.get(r["client_id"]) if r["verdict"] == "approved" else None
+        rows.append(
+            {
+                "ts": r["ts"],
+                "p": r["p"],
+                "p_cal": r["p_cal"],
+                "win": r["net"] > 0,
+                "net": r["net"],
+                "ev_lower": r["ev_lower"],
+                "taken": r["verdict"] == "approved",
+                "realised_win": None if t is None else t["net"] > 0,
+                "realised_net": None if t is None else float(t["net"]),
+            }
+        )
+    return rows
+
+
+def write_report(journal: Journal, out: Path, fold_days: float = 3.0) -> Path:
     """Write report.md and its PNGs into ``out``; returns the report's path."""
     import matplotlib
 
@@ -106,21 +131,22 @@ def write_report(journal: Journal, out: Path) -> Path:
         plt.close(fig)
         figs.append("pnl_per_trade.png")
     by_client = {t["client_id"]: t for t in trades if t["client_id"]}
-    pairs = [
-        (float(r["p"]), by_client[r["client_id"]]["net"] > 0)
-        for r in journal.rows("SELECT p, client_id FROM decisions WHERE verdict = 'approved' AND p IS NOT NULL")
-        if r["client_id"] in by_client
-    ]
-    cal = calibration(pairs)
-    if cal["reliability"]:
+    rep = forecast_report(journal_forecast_rows(journal, by_client), int(fold_days * DAY_MS))
+    rel = rep["all"].get("reliability") or []
+    if rel:
         fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        rel = cal["reliability"]
         ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=0.8)
-        ax.scatter(
-            [r["mean_predicted"] for r in rel], [r["realised_win_rate"] for r in rel], s=[20 + 4 * r["n"] for r in rel]
+        ax.errorbar(
+            [r["mean_forecast"] for r in rel],
+            [r["realised_rate"] for r in rel],
+            yerr=[
+                [r["realised_rate"] - r["wilson_low"] for r in rel],
+                [r["wilson_high"] - r["realised_rate"] for r in rel],
+            ],
+            fmt="o",
         )
-        ax.set_xlabel("predicted win probability")
-        ax.set_ylabel("realised win rate")
+        ax.set_xlabel("forecast win probability (every forecast)")
+        ax.set_ylabel("realised win rate (Wilson 95 %)")
         fig.tight_layout()
         fig.savefig(out / "calibration.png", dpi=90)
         plt.close(fig)
@@ -143,18 +169,15 @@ def write_report(journal: Journal, out: Path) -> Path:
         f"{(wins / len(trades)) if trades else 0:.3f}; average net per trade "
         f"{(sum((t['net'] for t in trades), ZERO) / len(trades)) if trades else ZERO:.6f} USDT",
         f"- fees paid: {ledger['fees']} USDT; funding paid: {ledger['funding']} USDT",
-        f"- simulator calibration: Brier {cal['brier']} over {cal['n']} trades",
+        f"- simulator forecasts: {rep['n']} scored (Brier skill {rep['all'].get('bss')}; taken trades: "
+        f"{rep['taken']['n']}, Brier skill {rep['taken'].get('bss')}); details below",
         "",
     ]
     lines += [f"![{f}]({f})" for f in figs]
     lines += ["", "| symbol | trades | wins | net (USDT) |", "|---|---:|---:|---:|"]
     for sym, s in sorted(per_symbol.items(), key=lambda kv: kv[1]["net"]):
         lines.append(f"| {sym} | {s['trades']} | {s['wins']} | {s['net']:.6f} |")
-    if cal["reliability"]:
-        lines += ["", "| predicted (bin) | trades | mean predicted | realised win rate |", "|---|---:|---:|---:|"]
-        lines += [
-            f"| {r['bin']} | {r['n']} | {r['mean_predicted']} | {r['realised_win_rate']} |" for r in cal["reliability"]
-        ]
+    lines += ["", *forecast_markdown(rep)]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -198,9 +198,7 @@ class Supervisor:
             if held is None or (held.side, held.size) != (pos.side, pos.size):
                 events.append(PositionChanged(sym, pos, now))
         if events:
-            self.log.warning(
-                "shutdown_ledger_reconciled", ledger=sorted(mine), exchange=sorted(venue_positions)
-            )
+            self.log.warning("shutdown_ledger_reconciled", ledger=sorted(mine), exchange=sorted(venue_positions))
             await asm.trader.apply(events)
 
     # ------------------------------------------------------------ tasks
@@ -222,9 +220,7 @@ class Supervisor:
                 failures += 1
                 if failures > eng.max_task_restarts:
                     self.failed = name
-                    self.log.error(
-                        "task_gave_up", task=name, restarts=eng.max_task_restarts, error=repr(e), exc_info=e
-                    )
+                    self.log.error("task_gave_up", task=name, restarts=eng.max_task_restarts, error=repr(e), exc_info=e)
                     self.request_stop()
                     return
                 delay = min(eng.restart_backoff_s * 2 ** (failures - 1), 30.0)

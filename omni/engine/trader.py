@@ -22,7 +22,7 @@ from omni.domain.events import (
     StopRejected,
 )
 from omni.engine.executor import Executor
-from omni.engine.journaling import JournalWriter, event_records
+from omni.engine.journaling import JournalWriter, event_records, outcome_record
 from omni.engine.telemetry import Telemetry
 from omni.state import KillSwitchLatch
 from omni.venues.base import Venue
@@ -64,6 +64,10 @@ class Trader:
         self.flatten_pending = False  # a kill-switch flatten left something open: the guard task retries
         self.pending_adjustment: Decimal | None = None  # a wallet difference the journal cannot explain (restart)
         self._risk_key: tuple[object, ...] | None = None
+        #: time stop (strategy.max_hold_bars): symbol -> market time at which its position is closed at market,
+        #: the decision time + max_hold_bars bars of the signal's timeframe (the rule the simulator replays)
+        self.time_stops: dict[str, int] = {}
+        self.max_hold_bars = pipeline.params.ghost.max_hold_bars
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume the venue stream until it ends, ``stop`` is set or the duration is reached. Safe to call
@@ -96,6 +100,8 @@ class Trader:
                 await self.apply(events)
             elif portfolio.positions:
                 self.observe()
+            if self.time_stops:
+                await self.enforce_time_stops(batch.ts)
             if self.kill_pending:
                 await self.trip()
             if self._warm_until is not None and batch.ts >= self._warm_until:
@@ -119,13 +125,51 @@ class Trader:
                         # stopping (or the kill switch tripped) since this batch was decided: never sent
                         self.guard.settle(decision.approved.intent.symbol)
                         continue
+                    hold_ms = self.max_hold_bars * decision.candidate.timeframe * 60_000
+                    self.set_time_stop(decision.symbol, decision.ts + hold_ms)
                     await self.apply(await self.executor.submit(decision.approved))
+            outcomes = self.pipeline.outcomes
+            if outcomes is not None and outcomes.fresh:
+                fresh, outcomes.fresh = outcomes.fresh, []
+                if self.journal is not None:
+                    self.journal.add([outcome_record(f) for f in fresh])
             if self.end_ts is not None and batch.ts >= self.end_ts:
                 self.finished = True
                 return
             if stop.is_set():
                 return
         self.finished = not stop.is_set()
+
+    def set_time_stop(self, symbol: str, deadline: int | None) -> None:
+        """Arm (or with None, clear) a symbol's time stop; journaled, so a restart keeps it."""
+        if deadline is None:
+            if self.time_stops.pop(symbol, None) is None:
+                return
+        else:
+            self.time_stops[symbol] = deadline
+        if self.journal is not None:
+            self.journal.add([("meta", ("time_stops", json.dumps(self.time_stops)))])
+
+    async def enforce_time_stops(self, now: int) -> None:
+        """Close at market every position whose time stop has come (this batch's bars are already applied: a
+        stop or take-profit inside the last bar wins, as in the simulator). A stop whose entry never became a
+        position (rejected, cancelled, closed) is dropped once nothing is pending for the symbol."""
+        positions = self.portfolio.positions
+        for symbol, deadline in list(self.time_stops.items()):
+            pos = positions.get(symbol)
+            if pos is None:
+                if symbol not in self.guard.pending:
+                    self.set_time_stop(symbol, None)
+                continue
+            if now < deadline:
+                continue
+            events = await self.executor.close(symbol, pos)
+            if not any(isinstance(e, OrderRejected) for e in events):
+                trade = self.portfolio.open_trades.get(symbol)
+                if trade is not None:
+                    trade.exit_reason = "TimeStop"
+                self.log.info("time_stop", symbol=symbol, deadline_ts=deadline, market_ts=now)
+            await self.apply(events)
 
     async def reconcile(self) -> None:
         """Make the ledger's open positions match the venue's (after a crash in the middle of a batch)."""
@@ -168,6 +212,8 @@ class Trader:
                     unprotected.append(ev.position)
                 elif ev.position is None:
                     self.executor.planned_stop.pop(ev.symbol, None)
+                    if ev.symbol not in self.guard.pending:
+                        self.set_time_stop(ev.symbol, None)
             elif kind is OrderRejected or kind is StopRejected:
                 self.guard.settle(ev.symbol)
             elif kind is OrderCancelled and not ev.order.reduce_only:

@@ -46,8 +46,9 @@ class BybitModes:
                 )
             done["margin_mode_set"] = ISOLATED
         try:
-            await self.rest.call(self.http.switch_position_mode, "account", category=CATEGORY, coin="USDT",
-                                 mode=ONE_WAY)  # fmt: skip  (110025, not modified, is in pybit's ignore_codes)
+            await self.rest.call(
+                self.http.switch_position_mode, "account", category=CATEGORY, coin="USDT", mode=ONE_WAY
+            )  # fmt: skip  (110025, not modified, is in pybit's ignore_codes)
         except VenueError as e:
             raise VenueFatal(
                 f"cannot set one-way position mode for USDT perpetuals ({e}): OMNI trades one-way positions only. "

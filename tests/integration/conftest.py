@@ -46,6 +46,8 @@ ACTIVE = {
     "OMNI_STRATEGY__TAKE_PROFIT_ATR": "3",
     "OMNI_RISK__MAX_LOSS_PER_TRADE_USDT": "0.5",
     "OMNI_SCANNER__MIN_TURNOVER_USDT": "0",
+    # runs of a few market hours: the evidence after past signals is thin (the default gate needs ~a day)
+    "OMNI_GHOST__MIN_SAMPLES": "5",
 }
 
 

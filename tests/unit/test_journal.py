@@ -12,7 +12,7 @@ from omni.journal import MIGRATIONS, Journal, JournalError
 
 def test_new_journal_is_created_at_the_latest_schema_in_wal_mode(tmp_path):
     j = Journal(tmp_path / "j.sqlite")
-    assert j.schema_version == len(MIGRATIONS) == 2
+    assert j.schema_version == len(MIGRATIONS) == 3
     assert j.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in j.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"orders", "fills", "positions", "decisions", "risk_events", "equity", "meta", "transfers"} <= tables
@@ -121,7 +121,7 @@ def test_a_v1_journal_is_upgraded_to_v2_keeping_its_data_and_transfers_join_the_
     )
 
     # Assert
-    assert j.schema_version == 2 and j.meta("capital_start") == "100"
+    assert j.schema_version == 3 and j.meta("capital_start") == "100"
     sums = j.ledger()
     assert sums["realised"] == D("-1.5") and sums["fees"] == D("0.011")
     assert (sums["deposits"], sums["withdrawals"], sums["adjustments"]) == (D(50), D("20.5"), D("-0.25"))

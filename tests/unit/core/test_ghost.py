@@ -9,7 +9,7 @@ import statistics
 
 import pytest
 
-from omni.core.ghost import GhostParams, simulate, wilson_lower, wilson_lower_frac, z_for
+from omni.core.ghost import GhostParams, effective_n, simulate, wilson_lower, wilson_lower_frac, z_for
 
 Z = z_for(0.95)
 NOTIONAL = 1000.0
@@ -271,7 +271,7 @@ def rising(n: int) -> list[tuple[float, float, float, float]]:
     return out
 
 
-def test_n_eff_is_n_over_mean_hold_and_lowers_both_bounds():
+def test_n_eff_counts_overlap_by_time_and_lowers_both_bounds():
     # Arrange: TP 1.5 % away is reached on the second bar after every entry (+1.2 then +2.2)
     params = gp(max_hold_bars=4)
     # Act
@@ -279,10 +279,12 @@ def test_n_eff_is_n_over_mean_hold_and_lowers_both_bounds():
     # Assert
     assert (est.n, est.wins, est.take_profits) == (26, 26, 26)  # entries 0 .. 30-1-4
     assert est.mean_hold_bars == 2.0
-    assert est.n_eff == 13.0
-    assert est.p_lower == pytest.approx(wilson_lower_frac(1.0, 13.0, Z), rel=1e-12)
+    # windows i hold bars i+1..i+2: bars 2..26 are held by two windows, bars 1 and 27 by one, so the first and
+    # last windows count (1 + 1/2) / 2 = 0.75 each and the 24 others 0.5: n_eff = 1.5 + 12 = 13.5
+    assert est.n_eff == 13.5
+    assert est.p_lower == pytest.approx(wilson_lower_frac(1.0, 13.5, Z), rel=1e-12)
     assert est.p_lower < wilson_lower(26, 26, Z)
-    assert est.ev_lower == pytest.approx(est.ev - Z * est.ev_sd / math.sqrt(13.0), rel=1e-12, abs=1e-9)
+    assert est.ev_lower == pytest.approx(est.ev - Z * est.ev_sd / math.sqrt(13.5), rel=1e-12, abs=1e-9)
 
 
 def test_n_eff_is_never_above_n():
@@ -358,3 +360,51 @@ def test_the_most_recent_windows_are_the_ones_replayed():
     # Assert
     assert (one.n, one.wins) == (1, 1)
     assert (two.n, two.wins, two.stop_losses) == (2, 1, 1)
+
+
+# ---------------------------------------------------------------- signal-conditional entries, n_eff by time
+
+
+def test_effective_n_by_time_overlap_by_hand():
+    assert effective_n([]) == 0.0
+    assert effective_n([(1, 3), (5, 6)]) == 2.0  # disjoint: each counts fully
+    assert effective_n([(1, 4)] * 3) == 1.0  # the same span three times: one outcome
+    # (1,4) shares bars 3-4 with (3,6): bars 1,2 once, 3,4 twice, 5,6 once -> each (1+1+.5+.5)/4 = 0.75
+    assert effective_n([(1, 4), (3, 6)]) == 1.5
+    assert effective_n([(i, i + 9) for i in range(100)]) <= 100
+
+
+def test_only_the_given_signal_bars_are_entries():
+    # Arrange: losing bars everywhere except after the signal bars 2 and 5
+    bars = [DOWN, DOWN, DOWN, UP, DOWN, DOWN, UP, DOWN, DOWN, DOWN]
+    # Act
+    every = sim(bars)
+    signalled = simulate(*cols(bars), len(bars), True, 0.01, 0.02, 0.5, NOTIONAL, 100.0, 0.0, gp(), Z, entries=[2, 5])
+    # Assert
+    assert every.n == 9 and every.wins == 2
+    assert (signalled.n, signalled.wins, signalled.take_profits) == (2, 2, 2)
+    assert signalled.n_eff == 2.0  # one bar each, no overlap
+
+
+def test_signal_entries_keep_the_walk_forward_bound_and_the_most_recent_windows():
+    bars = random_walk(300)
+    signals = list(range(0, 300, 7))
+    a = simulate(*cols(bars), 200, True, 0.004, 0.006, 0.02, NOTIONAL, 100.0, 0.0, WF_PARAMS, Z, entries=signals)
+    poisoned = bars[:200] + [(math.nan,) * 4] * 100
+    b = simulate(*cols(poisoned), 200, True, 0.004, 0.006, 0.02, NOTIONAL, 100.0, 0.0, WF_PARAMS, Z, entries=signals)
+    assert a == b
+    usable = [i for i in signals if i <= 200 - 1 - 15]
+    assert a.n == len(usable)
+    few = simulate(*cols(bars), 200, True, 0.004, 0.006, 0.02, NOTIONAL, 100.0, 0.0, gp(windows=3, max_hold_bars=15),
+                   Z, entries=signals)  # fmt: skip
+    last3 = simulate(*cols(bars), 200, True, 0.004, 0.006, 0.02, NOTIONAL, 100.0, 0.0, gp(windows=3,
+                     max_hold_bars=15), Z, entries=usable[-3:])  # fmt: skip
+    assert few == last3
+
+
+def test_the_sample_gate_uses_the_effective_n():
+    # 26 windows but n_eff 13.5 (see above): a gate of 20 vetoes, one of 13 passes
+    assert sim(rising(30), stop=0.5, tp=0.015, liq=0.9, params=gp(max_hold_bars=4, min_samples=20)).reason == (
+        "too_few_samples"
+    )
+    assert sim(rising(30), stop=0.5, tp=0.015, liq=0.9, params=gp(max_hold_bars=4, min_samples=13)).passed

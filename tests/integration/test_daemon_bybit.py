@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import Run, assert_run_invariants, omni_env, parse_lines
+from tests.integration.conftest import Run, assert_accounting_identity, assert_run_invariants, omni_env, parse_lines
 
 KEY, SECRET = "it-key", "it-secret-never-logged"
 
@@ -43,6 +43,10 @@ def start_emulator(port: int, tmp_path) -> subprocess.Popen:
             "5",
             "--warmup-bars",
             "500",
+            # the exchange keeps the account through its own restart (written at exit, loaded at start): without
+            # it the second life is a fresh 12 USDT wallet and the daemon's ledger cannot balance against it
+            "--state",
+            str(tmp_path / "emulator-state.json"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -88,6 +92,7 @@ def test_run_on_bybit_testnet_against_the_emulator_survives_a_restart_and_stops_
         env=daemon_env(port),
     )
     lines: list[str] = []
+    restarted_at = 0  # index in `lines` where the second emulator life starts
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # until it has traded
@@ -100,6 +105,7 @@ def test_run_on_bybit_testnet_against_the_emulator_survives_a_restart_and_stops_
         emulator.send_signal(signal.SIGTERM)
         emulator.wait(10)
         time.sleep(1.0)
+        restarted_at = len(lines)
         emulator = start_emulator(port, tmp_path)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -122,6 +128,16 @@ def test_run_on_bybit_testnet_against_the_emulator_survives_a_restart_and_stops_
     assert elapsed < 10
     events = parse_lines("".join(lines))
     s = json.loads(summary.read_text())
-    assert any(e["event"] == "final_summary" for e in events)
+    finals = [e for e in events if e["event"] == "final_summary"]
+    assert len(finals) == 1, finals
+    # the daemon lives through both emulator lives: its one final summary (logged and written) balances exactly
+    assert_accounting_identity(s)
+    assert_accounting_identity(finals[0])
+    # no task crashed or gave up, neither before the emulator's restart nor after it
+    before, after = parse_lines("".join(lines[:restarted_at])), parse_lines("".join(lines[restarted_at:]))
+    assert before and after
+    for life in (before, after):
+        assert not [e for e in life if e["event"] in ("task_crashed", "task_gave_up")]
+    assert "task_crashed" not in err and "task_gave_up" not in err
     assert_run_invariants(Run(0, events, "", s), max_concurrent=10)
     assert SECRET not in "".join(lines) + err

@@ -172,11 +172,11 @@ def simulate(
     spans: list[tuple[int, int]] = []
     wins = tps = sls = liqs = timeouts = held = 0
     sign = 1.0 if long else -1.0
-    entry_slip = 1.0 + slippage if long else 1.0 - slippage
     for i in starts:
         if i < 0:
             continue
-        e = closes[i] * entry_slip  # a market entry at the close, moved by the slippage
+        # a market entry at the close, moved by the slippage and kept inside the bar (the matching engine's rule)
+        e = slip(long, closes[i], slippage, lows[i], highs[i])
         if long:
             sl, tp, liq = e * (1 - stop_frac), e * (1 + take_profit_frac), e * (1 - liq_frac)
         else:

@@ -20,6 +20,7 @@ from omni.core.scanner import AssetScanner, Candidate, Tradability
 from omni.domain.instrument import Instrument
 from omni.domain.market import MarketBatch
 from omni.domain.orders import OrderIntent, Side, TriggerBy
+from omni.exchange.intrabar import slip
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +120,10 @@ class DecisionPipeline:
             return []
         decisions = self._decide(breakouts, batch.ts, equity(), available())
         if outcomes is not None:
+            g = self.params.ghost
             for d in decisions:
                 if d.estimate is not None:
-                    outcomes.track(forecast_of(d, self.params.ghost.max_hold_bars))
+                    outcomes.track(forecast_of(d, g.max_hold_bars, g.slippage))
         return decisions
 
     def _decide(self, breakouts: list, now: int, equity: Decimal, available: Decimal) -> list[Decision]:
@@ -218,8 +220,9 @@ class DecisionPipeline:
         )
 
 
-def forecast_of(d: Decision, max_hold_bars: int) -> Forecast:
-    """The forecast a decision made and the exact order it was about (taken or not), for its outcome."""
+def forecast_of(d: Decision, max_hold_bars: int, slippage: float) -> Forecast:
+    """The forecast a decision made and the exact order it was about (taken or not), for its outcome; the entry
+    is the venue's market fill at the signal bar's close (moved by the slippage, kept inside the bar)."""
     c, sized, est = d.candidate, d.sized, d.estimate
     assert sized is not None and est is not None
     i = sized.intent
@@ -235,7 +238,7 @@ def forecast_of(d: Decision, max_hold_bars: int) -> Forecast:
         est.ev,
         est.ev_lower,
         est.n_eff,
-        float(sized.entry),
+        slip(c.side is Side.BUY, c.entry, slippage, c.series.lows[-1], c.series.highs[-1]),
         float(i.stop_loss),  # type: ignore[arg-type]
         float(i.take_profit),  # type: ignore[arg-type]
         float(sized.liq_price),

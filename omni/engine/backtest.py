@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -83,6 +83,7 @@ class BacktestResult:
     trades: list[Trade]
     decisions: list[Decision]
     exit_code: int
+    forecasts: list[Forecast] = field(default_factory=list)  # resolved, with their counterfactual outcomes
 
 
 def for_backtest(cfg: Config, out: Path, data: list[Path] | None) -> Config:
@@ -154,7 +155,7 @@ def run_backtest(
     write_trades(out / "trades.csv", trades)
     write_decisions(out / "decisions.csv", decisions, by_client, {(f.ts, f.symbol, f.timeframe): f for f in resolved})
     (out / "report.md").write_text("\n".join(backtest_markdown(summary)) + "\n")
-    return BacktestResult(summary, trades, decisions, code)
+    return BacktestResult(summary, trades, decisions, code, resolved)
 
 
 def forecast_rows(resolved: list[Forecast], by_client: dict[str, Trade]) -> list[dict[str, Any]]:

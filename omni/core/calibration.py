@@ -80,6 +80,15 @@ def _f(x: Any, digits: int = 4) -> str:
     return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
+def _reliability(s: dict[str, Any]) -> list[str]:
+    return [
+        f"| {r['bin']}{' (small)' if r['small'] else ''} | {r['n']} | {r['mean_forecast']:.3f} | "
+        f"{r['realised_rate']:.3f} | [{r['wilson_low']:.3f}, {r['wilson_high']:.3f}] | "
+        f"{'yes' if r['contains'] else 'NO'} |"
+        for r in s.get("reliability") or []
+    ]
+
+
 def forecast_markdown(rep: dict[str, Any]) -> list[str]:
     """The report's forecast section (Markdown lines)."""
     if not rep.get("n"):
@@ -112,12 +121,15 @@ def forecast_markdown(rep: dict[str, Any]) -> list[str]:
         "| p bin | n | mean forecast | realised | Wilson 95 % | contains |",
         "|---|---:|---:|---:|---|---|",
     ]
-    for r in a.get("reliability") or []:
-        lines.append(
-            f"| {r['bin']}{' (small)' if r['small'] else ''} | {r['n']} | {r['mean_forecast']:.3f} | "
-            f"{r['realised_rate']:.3f} | [{r['wilson_low']:.3f}, {r['wilson_high']:.3f}] | "
-            f"{'yes' if r['contains'] else 'NO'} |"
-        )
+    lines += _reliability(a)
+    lines += [
+        "",
+        "Reliability (all forecasts, recalibrated p; raw p where no map was on):",
+        "",
+        "| p bin | n | mean forecast | realised | Wilson 95 % | contains |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    lines += _reliability(rep["all_calibrated"])
     lines += [
         "",
         "EV lower bound vs realised net (USDT per trade), by decile of the bound (all forecasts, counterfactual):",

@@ -222,6 +222,8 @@ class Telemetry:
                 ev=round(est.ev, 6),
                 ev_lower=round(est.ev_lower, 6),
                 n=est.n,
+                n_eff=round(est.n_eff, 1),
+                p_cal=None if d.p_cal is None else round(d.p_cal, 4),
             )
         self.log.info("decision", **fields)
 

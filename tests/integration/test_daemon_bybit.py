@@ -74,6 +74,9 @@ def daemon_env(port: int) -> dict[str, str]:
         OMNI_GHOST__MIN_EV_LOWER_USDT="-1000",
         OMNI_TARGETS__MIN_NET_PROFIT_USDT="0.3",
         OMNI_PACER__SPACING="false",
+        # past signals are few in the emulator's short history: with the default 30 (effective) samples the
+        # simulator vetoes every candidate and the daemon never trades within the test's 30 s
+        OMNI_GHOST__MIN_SAMPLES="5",
         OMNI_TELEMETRY__SUMMARY_INTERVAL_S="1",
     )
 

@@ -85,7 +85,7 @@ def test_limits_hold_through_the_october_2025_crash(tmp_path, crash_files):
         "OMNI_SCANNER__MIN_TURNOVER_USDT": "0",
         "OMNI_SCANNER__MIN_HISTORY_BARS": "30",
         "OMNI_GHOST__MIN_SAMPLES": "5",
-        "OMNI_GHOST__MAX_HOLD_BARS": "24",
+        "OMNI_STRATEGY__MAX_HOLD_BARS": "24",
     }
     out = tmp_path / "out"
     cfg = for_backtest(load_config(None, env=env), out, crash_files)

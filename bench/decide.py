@@ -1,41 +1,55 @@
 """Decision benchmark: the scanner per bar close, one full candidate decision, and a 30-day backtest run.
 
-Workloads (default config unless noted; the pipeline is built by ``omni.engine.assembly.assemble``):
+The goals are judged on runs where the sizer and the pre-trade simulator do their full work for the whole run:
+the "full-work" config (``FULL_WORK``: capital_usdt 1000, risk.max_loss_per_trade_usdt 10,
+risk.max_daily_loss_usdt 1e6, risk.max_drawdown_pct 100, targets.min_net_profit_usdt 0.5) gives the sizer room
+to fit most candidates and never trips the kill switch, so candidates keep reaching the simulator until the
+end. With the default config (12 USDT, 1 USDT loss cap, 3 USDT daily loss) the sizer stops most candidates and
+the kill switch usually trips early in a 30-day run, after which the pipeline stops at the scanner: that run is
+kept as an informational line only. The pipeline is built by ``omni.engine.assembly.assemble``.
 
 1. Scanner update, 500 symbols. A SyntheticMarket of 500 instruments (real specs from the shared
    instruments file when present, else ``generated_instruments(500, seed)``) feeds 1m bars to the
-   AssetScanner (ScannerParams as the default config builds them, timeframes 1m/3m/5m). After a warm-up of
-   a few hundred bars, each batch is timed as ``DecisionPipeline.on_batch`` does its scanner part: every
-   bar through ``scanner.update`` plus ``scanner.candidates(...)`` on that batch's breakouts.
+   AssetScanner (ScannerParams as the config builds them, timeframes 1m/3m/5m). After a warm-up of a few
+   hundred bars, each batch is timed as ``DecisionPipeline.on_batch`` does its scanner part: every bar through
+   ``scanner.update`` plus ``scanner.candidates(...)`` on that batch's breakouts. The timed batches run on
+   until the simulator has full evidence, so they include the scanner at its full history.
    Goal: p50 <= 2 ms and p99 <= 10 ms per batch.
-2. One full candidate decision. The same run continues until the ghost windows are full on every
-   timeframe (windows + max_hold_bars bars of history on 5m); then every candidate a batch yields (at most
-   ``max_candidates_per_bar``, best first) is evaluated on the spot with ``DecisionPipeline._evaluate``:
-   sizer -> pre-trade simulator -> risk guard. Equity is 1000 USDT (``--equity``) so the sizer fits more
-   often. The goal figure is over decisions that reached the simulator (the full path); decisions the
-   sizer stopped are reported separately. When too few reached the simulator, snapshots of those candidates
-   (their history up to the decision bar) are evaluated again, round robin. A per-stage breakdown (sizer,
-   simulator, guard) is timed on the snapshots. Goal: p50 <= 5 ms.
+2. One full candidate decision (full-work config, equity 1000 USDT, ``--equity``). The same run continues
+   until the simulator has full evidence on every timeframe: ``ghost.lookback_bars`` bars of history (the
+   scanner keeps that many per timeframe and the simulator searches them for past bars where the same
+   signal fired) on the slowest timeframe, i.e. lookback_bars x 5 one-minute bars; then every candidate a
+   batch yields (at most ``max_candidates_per_bar``, best first) is evaluated on the spot with
+   ``DecisionPipeline._evaluate``: sizer -> pre-trade simulator (-> walk-forward recalibration) -> risk guard.
+   The goal figure is over decisions that reached the simulator (the full path); decisions the sizer stopped
+   are reported separately, and so is the evaluation rate over all candidates (candidates/s = evaluated
+   candidates / the seconds spent in ``_evaluate``). When too few reached the simulator, snapshots of those
+   candidates (a copy of their series at the decision bar, signals included) are evaluated again, round
+   robin. A per-stage breakdown (sizer, simulator, guard) is timed on the snapshots. Goal: p50 <= 5 ms.
 3. A 30-day backtest of 10 symbols of 1m data, whole run: ``python -m omni run --speed max --duration
-   2592000`` as a subprocess with OMNI_MARKET__SYMBOLS=10 (synthetic, default config), timed wall end to
-   end (interpreter start to exit). Logging at warning level (OMNI_TELEMETRY__LOG_LEVEL=warning) so it does
-   not dominate; once more at info level with stdout to /dev/null for comparison. When the shared data dir
-   exists, also a replay of up to 10 of its klines/1m/binance-usdm/*.csv.gz files with the same duration.
-   OMNI_* variables of the calling shell are not passed on (except OMNI_SHARED_DATA).
-   Every run gets a fresh engine.state_dir (a kill switch latched by one run must not disable entries in
-   the next). Goal: <= 60 s per whole run. The default 12 USDT account usually trips the kill switch within
-   the 30 days, after which the pipeline stops at the scanner; informational "stress" runs (marked *) use
-   1000 USDT and no daily-loss/drawdown kill so entries stay enabled throughout.
+   2592000`` as a subprocess with OMNI_MARKET__SYMBOLS=10 (synthetic) and the full-work config, timed wall
+   end to end (interpreter start to exit). Logging at warning level (OMNI_TELEMETRY__LOG_LEVEL=warning) so it
+   does not dominate; once more at info level with stdout to /dev/null for comparison. When the shared data
+   dir exists, also a replay of up to 10 of its klines/1m/binance-usdm/*.csv.gz files with the same duration.
+   OMNI_* variables of the calling shell are not passed on (except OMNI_SHARED_DATA). Every run gets a fresh
+   engine.state_dir (a kill switch latched by one run must not disable entries in the next). From each run's
+   ``--summary-json``: candidates/s = (evaluated candidates, the sum of its ``decisions`` counts) / wall
+   seconds, and the counts that reached the simulator (approved, vetoed, refused); from its journal's
+   decisions table, on how many market days of the run the simulator was reached and when last. A goal run
+   is valid only if the kill switch stayed off and the simulator was reached on every market day of the run
+   (the first may be all warm-up) until the last day; its time goal is met only on a valid run.
+   Goal: <= 60 s per whole run. The default-config runs (marked "default") are informational.
 
 Prints a table (figure, goal, met). ``--quick`` shrinks everything for a smoke run; ``--profile`` prints the
 cProfile hot spots of goals 1 and 2.
 
-    python bench/decide.py [--quick] [--profile] [--symbols N] [--equity USDT] [--no-backtest] [--no-stress]
+    python bench/decide.py [--quick] [--profile] [--symbols N] [--equity USDT] [--no-backtest] [--no-default]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import dataclasses
 import io
@@ -43,10 +57,12 @@ import json
 import math
 import os
 import pstats
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from array import array
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -78,19 +94,29 @@ def stats(samples: list[int]) -> dict[str, float]:
     return {"n": len(s), "p50": pct(s, 50), "p99": pct(s, 99), "max": (s[-1] / MS) if s else float("nan")}
 
 
-def snapshot(c: Candidate, keep: int) -> Candidate:
-    """A copy of ``c`` whose series is frozen at the decision bar (its last ``keep`` bars)."""
+def snapshot(c: Candidate) -> Candidate:
+    """A copy of ``c`` whose series is frozen at the decision bar: every slot of its ``Series`` copied (bars,
+    rolling rings, channel and the per-side signal indices the simulator replays from)."""
     src = c.series
-    s = Series(src.minutes, src.params)
-    for name in ("opens", "highs", "lows", "closes"):
-        setattr(s, name, getattr(src, name)[-keep:])
-    for name in ("_tr", "_trn", "_vr"):  # rolling windows (rings), already short
-        setattr(s, name, list(getattr(src, name)))
-    s.n = src.n
-    s._trim_at = src._trim_at
-    s.atr_sum, s.turnover_sum, s.ret_sum, s.ret_sq_sum = src.atr_sum, src.turnover_sum, src.ret_sum, src.ret_sq_sum
-    s.zero_volume_run = src.zero_volume_run
+    s = Series.__new__(Series)
+    for name in Series.__slots__:
+        v = getattr(src, name)
+        setattr(s, name, v[:] if isinstance(v, (array, list)) else v)
     return dataclasses.replace(c, series=s)
+
+
+#: the goals' config: enough capital and loss room for the sizer to fit, and no kill switch (no daily-loss or
+#: drawdown limit in reach), so candidates keep reaching the simulator for the whole run
+FULL_WORK = {
+    "OMNI_CAPITAL_USDT": "1000",
+    "OMNI_RISK__MAX_LOSS_PER_TRADE_USDT": "10",
+    "OMNI_RISK__MAX_DAILY_LOSS_USDT": "1000000",
+    "OMNI_RISK__MAX_DRAWDOWN_PCT": "100",
+    "OMNI_TARGETS__MIN_NET_PROFIT_USDT": "0.5",
+}
+
+#: verdicts of decisions that reached the simulator (the sizer fitted): the rest are "no_trade"
+SIMULATED = ("approved", "vetoed", "refused")
 
 
 # ---------------------------------------------------------------- goals 1 and 2 (in process)
@@ -98,6 +124,7 @@ def snapshot(c: Candidate, keep: int) -> Candidate:
 
 def scan_and_decide(args: argparse.Namespace, state_dir: Path) -> dict:
     env = {
+        **FULL_WORK,
         "OMNI_MARKET__SYMBOLS": str(args.symbols),
         "OMNI_CAPITAL_USDT": str(args.equity),
         "OMNI_ENGINE__STATE_DIR": str(state_dir),
@@ -111,16 +138,18 @@ def scan_and_decide(args: argparse.Namespace, state_dir: Path) -> dict:
     portfolio = pipeline.portfolio
     market = asm.source
     p = pipeline.params
-    g = p.ghost
     tfs = scanner.params.timeframes
     equity = Decimal(args.equity)
     budget = pipeline.compound.margin_budget(equity, equity)
     trade = Tradability(budget, p.sizer.leverage_cap)
-    # ghost windows full on the slowest timeframe (+1 decision bar, +1 so the slowest bar has closed)
-    full_at = (g.windows + g.max_hold_bars + 2) * max(tfs)
+    # the simulator's evidence is full once the slowest timeframe has its whole history: ghost.lookback_bars
+    # bars (what the scanner keeps: max(lookback_bars, strategy.max_hold_bars + 2, ...)), +1 decision bar, +1 so
+    # the slowest bar has closed
+    history = max(cfg.ghost.lookback_bars, scanner.params.history_bars, cfg.strategy.max_hold_bars + 2)
+    full_at = (history + 2) * max(tfs)
     decide_from = max(args.warmup, min(full_at, args.decide_from)) if args.decide_from else max(args.warmup, full_at)
-    keep = g.windows + g.max_hold_bars + 1
     max_bars = max(decide_from + args.decide_bars, args.warmup + args.batches)
+    give_up = max_bars + args.extra_bars  # stop topping up in-situ full decisions here
 
     scan_ns: list[int] = []
     cand_ns: list[int] = []  # the candidates(...) part of scan_ns
@@ -179,9 +208,9 @@ def scan_and_decide(args: argparse.Namespace, state_dir: Path) -> dict:
                 if d.approved is not None:
                     guard.settle(c.symbol)  # not a real entry: free the symbol again
                 if d.verdict != "no_trade" and len(full_snaps) < args.decisions:
-                    full_snaps.append(snapshot(c, keep))
+                    full_snaps.append(snapshot(c))
         n_full = sum(1 for _, v, _ in eval_ns if v != "no_trade")
-        if bars_seen >= max_bars and (n_full >= args.decisions or bars_seen >= args.max_bars):
+        if bars_seen >= max_bars and (n_full >= args.decisions or bars_seen >= give_up):
             break
     wall = time.perf_counter() - t_wall
 
@@ -235,6 +264,8 @@ def scan_and_decide(args: argparse.Namespace, state_dir: Path) -> dict:
         del est
 
     verdicts = Counter(v for _, v, _ in eval_ns)
+    eval_s = sum(ns for ns, _, _ in eval_ns) / 1e9
+    full_s = sum(ns for ns, v, _ in eval_ns if v != "no_trade") / 1e9
     reasons = Counter(f"{v}:{r}" for _, v, r in eval_ns)
     out = {
         "symbols": len(market.instruments),
@@ -256,6 +287,9 @@ def scan_and_decide(args: argparse.Namespace, state_dir: Path) -> dict:
         "full_in_situ": sum(1 for _, v, _ in eval_ns if v != "no_trade"),
         "full_repeated": repeated,
         "share_simulated": (sum(1 for _, v, _ in eval_ns if v != "no_trade") / len(eval_ns)) if eval_ns else 0.0,
+        "cands_per_s": len(eval_ns) / eval_s if eval_s > 0 else 0.0,
+        "full_per_s": sum(1 for _, v, _ in eval_ns if v != "no_trade") / full_s if full_s > 0 else 0.0,
+        "history": history,
         "verdicts": dict(verdicts),
         "reasons": dict(reasons.most_common(8)),
         "stages": {k: stats(v) for k, v in stage.items()},
@@ -276,26 +310,20 @@ def _hot(prof: cProfile.Profile, n: int = 15) -> str:
 # ---------------------------------------------------------------- goal 3 (subprocesses)
 
 
-#: informational stress run: enough capital and no kill-switch limits, so entries stay enabled all run long
-STRESS_ENV = {
-    "OMNI_CAPITAL_USDT": "1000",
-    "OMNI_RISK__MAX_DAILY_LOSS_USDT": "1000000",
-    "OMNI_RISK__MAX_DRAWDOWN_PCT": "100",
-}
-
-
 def daemon_run(
     duration_s: int, *, symbols: int, level: str, data: list[Path] | None, extra: dict[str, str] | None = None
 ) -> dict:
-    """Run ``python -m omni run --speed max`` once; wall time from spawn to exit, plus the summary's bars."""
+    """Run ``python -m omni run --speed max`` once; wall time from spawn to exit, plus from its summary the bars
+    and the decisions by verdict, and from its journal on which market days the simulator was reached."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMNI_") or k == "OMNI_SHARED_DATA"}
     with tempfile.TemporaryDirectory(prefix="omni-bench-") as tmp:
         summary_path = Path(tmp) / "summary.json"
+        state = Path(tmp) / "state"
         env.update(
             {
                 "OMNI_MARKET__SYMBOLS": str(symbols),
                 "OMNI_TELEMETRY__LOG_LEVEL": level,
-                "OMNI_ENGINE__STATE_DIR": str(Path(tmp) / "state"),
+                "OMNI_ENGINE__STATE_DIR": str(state),
                 **(extra or {}),
             }
         )
@@ -307,9 +335,22 @@ def daemon_run(
         proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wall = time.perf_counter() - t0
         summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    if proc.returncode != 0 or not summary:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+        if proc.returncode != 0 or not summary:
+            raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+        journal = state / "journal.sqlite"
+        with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db:
+            marks = ",".join("?" * len(SIMULATED))
+            query = f"SELECT ts FROM decisions WHERE verdict IN ({marks}) ORDER BY ts"
+            sim_ts = [ts for (ts,) in db.execute(query, SIMULATED)]
     bars = int(summary.get("bars", 0))
+    decisions: dict[str, int] = summary.get("decisions", {})
+    by_verdict: Counter[str] = Counter()
+    for key, n in decisions.items():
+        by_verdict[key.split(":", 1)[0]] += n
+    evaluated = sum(decisions.values())
+    start, end = summary.get("market_start_ts"), summary.get("market_ts")
+    days = math.ceil((end - start) / 86_400_000) if start is not None and end is not None and end > start else 0
+    sim_days = len({(ts - start) // 86_400_000 for ts in sim_ts}) if start is not None else 0
     return {
         "wall_s": wall,
         "bars": bars,
@@ -318,6 +359,14 @@ def daemon_run(
         "trades": summary.get("trades_total"),
         "kill_switch": summary.get("kill_switch"),
         "inner_wall_s": summary.get("wall_seconds"),
+        "evaluated": evaluated,
+        "cands_per_s": evaluated / wall if wall > 0 else 0.0,
+        "verdicts": {v: by_verdict[v] for v in ("approved", "vetoed", "refused", "no_trade")},
+        "simulated": sum(by_verdict[v] for v in SIMULATED),
+        "days": days,
+        "sim_days": sim_days,
+        # market hours from the last decision that reached the simulator to the end of the run
+        "sim_last_gap_h": (end - sim_ts[-1]) / 3_600_000 if sim_ts and end is not None else None,
     }
 
 
@@ -338,7 +387,7 @@ def main() -> int:
     ap.add_argument("--symbols", type=int, default=None, help="goal 1/2 symbols (default 500; quick 100)")
     ap.add_argument("--equity", type=int, default=1000, help="equity for goals 1/2, USDT (default 1000)")
     ap.add_argument("--no-backtest", action="store_true", help="skip goal 3")
-    ap.add_argument("--no-stress", action="store_true", help="skip the informational stress runs of goal 3")
+    ap.add_argument("--no-default", action="store_true", help="skip the informational default-config runs of goal 3")
     ap.add_argument("--info-run", choices=["synthetic", "replay", "both", "none"], default="synthetic")
     args = ap.parse_args()
     args.symbols = args.symbols or (100 if args.quick else 500)
@@ -346,8 +395,8 @@ def main() -> int:
     args.batches = 100 if args.quick else 1000  # goal 1: at least this many timed batches
     args.decisions = 30 if args.quick else 300  # goal 2: full-path decisions wanted
     args.decide_bars = 50 if args.quick else 300  # goal 2: bars evaluated at least
-    args.decide_from = 400 if args.quick else 0  # 0: once the ghost windows are full
-    args.max_bars = 2000 if args.quick else 6000
+    args.decide_from = 400 if args.quick else 0  # 0: once the simulator has full evidence
+    args.extra_bars = 1500 if args.quick else 3000  # goal 2: bars more at most, for in-situ full decisions
     days = 2 if args.quick else 30
     backtest_symbols = 10
 
@@ -360,8 +409,8 @@ def main() -> int:
         f"equity {args.equity} USDT (margin budget {r['budget']})"
     )
     print(
-        f"bars per symbol {r['bars_seen']:,} (warm-up {r['warmup']}, decisions after bar {r['decide_from']}), "
-        f"in-process wall {r['wall_s']:.1f} s"
+        f"bars per symbol {r['bars_seen']:,} (warm-up {r['warmup']}, decisions after bar {r['decide_from']}; "
+        f"full evidence: {r['history']} bars on {max(r['timeframes'])}m), in-process wall {r['wall_s']:.1f} s"
     )
     print(
         f"scanner batch   n={sc['n']}  p50 {sc['p50']:.3f} ms  p99 {sc['p99']:.3f} ms  max {sc['max']:.3f} ms  "
@@ -377,7 +426,10 @@ def main() -> int:
     ea, es, ef = r["eval_all"], r["eval_sizer_only"], r["eval_full"]
     print(f"decisions       {ea['n']} in situ: {r['verdicts']}; reached the simulator: {r['share_simulated']:.1%}")
     print(f"reasons         {r['reasons']}")
-    print(f"all decisions   p50 {ea['p50']:.3f} ms  p99 {ea['p99']:.3f} ms  max {ea['max']:.3f} ms")
+    print(
+        f"all decisions   p50 {ea['p50']:.3f} ms  p99 {ea['p99']:.3f} ms  max {ea['max']:.3f} ms  "
+        f"({r['cands_per_s']:,.0f} candidates/s; full path {r['full_per_s']:,.0f}/s)"
+    )
     print(f"sizer stopped   n={es['n']}  p50 {es['p50']:.3f} ms  p99 {es['p99']:.3f} ms")
     print(
         f"full decisions  n={ef['n']} ({r['full_in_situ']} in situ + {r['full_repeated']} repeated)  "
@@ -390,6 +442,8 @@ def main() -> int:
     rows.append(("full decision p50", f"{ef['p50']:.3f} ms", "<= 5 ms", ef["p50"] <= 5 if ef["n"] else None))
     rows.append(("full decision p99", f"{ef['p99']:.3f} ms", "(report)", None))
     rows.append(("reached simulator", f"{r['share_simulated']:.1%}", "(report)", None))
+    rows.append(("decision candidates/s", f"{r['cands_per_s']:,.0f}", "(report)", None))
+    rows.append(("full decisions/s", f"{r['full_per_s']:,.0f}", "(report)", None))
     if args.profile:
         print("\n-- hot spots, scanner batches --\n" + r["profile_scan"])
         print("-- hot spots, decisions --\n" + r["profile_eval"])
@@ -401,40 +455,60 @@ def main() -> int:
             f"--duration {dur}`, whole process; logging at warning (OMNI_TELEMETRY__LOG_LEVEL=warning) "
             "unless marked info (info: stdout to /dev/null)"
         )
+        print("full-work cfg   " + " ".join(f"{k}={v}" for k, v in FULL_WORK.items()) + " (the goal runs)")
         files = replay_files(backtest_symbols)
-        runs: list[tuple[str, list[Path] | None, str, dict[str, str] | None]] = [("synthetic", None, "warning", None)]
+        # (name, data, level, env, judged): the goal runs use the full-work config
+        runs: list[tuple[str, list[Path] | None, str, dict[str, str] | None, bool]] = [
+            ("synthetic", None, "warning", FULL_WORK, True)
+        ]
         if files:
-            runs.append(("replay", files, "warning", None))
+            runs.append(("replay", files, "warning", FULL_WORK, True))
         if args.info_run in ("synthetic", "both"):
-            runs.append(("synthetic", None, "info", None))
+            runs.append(("synthetic", None, "info", FULL_WORK, False))
         if files and args.info_run in ("replay", "both"):
-            runs.append(("replay", files, "info", None))
-        if not args.no_stress:
-            runs.append(("synthetic", None, "warning", STRESS_ENV))
+            runs.append(("replay", files, "info", FULL_WORK, False))
+        if not args.no_default:
+            runs.append(("synthetic", None, "warning", None, False))
             if files:
-                runs.append(("replay", files, "warning", STRESS_ENV))
+                runs.append(("replay", files, "warning", None, False))
         if files:
             print(f"replay files    {', '.join(f.name for f in files)} ({files[0].parent})")
         else:
             print("replay          skipped: no shared data dir")
-        if not args.no_stress:
+        if not args.no_default:
             print(
-                "stress runs     "
-                + " ".join(f"{k}={v}" for k, v in STRESS_ENV.items())
-                + " (informational: the default 12 USDT account trips the kill switch and stops deciding)"
+                "default runs    the default config (informational: its 12 USDT account fits few candidates and "
+                "usually trips the kill switch, after which decisions stop at the scanner)"
             )
-        for name, data, level, extra in runs:
+        for name, data, level, extra, judged in runs:
             b = daemon_run(dur, symbols=backtest_symbols, level=level, data=data, extra=extra)
-            if extra:
-                name += "*"
+            cfg_name = "full-work" if extra is FULL_WORK else "default"
+            vd = b["verdicts"]
+            gap = "-" if b["sim_last_gap_h"] is None else f"{b['sim_last_gap_h']:.1f} h"
             print(
-                f"{name:10s} {level:7s} wall {b['wall_s']:.2f} s  bars {b['bars']:,}  {b['bars_per_s']:,.0f} bars/s  "
+                f"{name:9s} {level:7s} {cfg_name:9s} wall {b['wall_s']:.2f} s  bars {b['bars']:,}  "
+                f"{b['bars_per_s']:,.0f} bars/s  {b['cands_per_s']:,.0f} candidates/s  "
                 f"(symbols {b['symbols']}, in-daemon {b['inner_wall_s']} s, trades {b['trades']}, "
                 f"kill switch {b['kill_switch']})"
             )
-            label = f"{days}d x {backtest_symbols} {name.rstrip('*')} ({level}{', stress' if extra else ''})"
-            met = b["wall_s"] <= 60 if level == "warning" and not extra else None
-            rows.append((label, f"{b['wall_s']:.2f} s", "<= 60 s", met))
+            print(
+                f"{'':9s} decisions {b['evaluated']:,}: approved {vd['approved']:,}, vetoed {vd['vetoed']:,}, "
+                f"refused {vd['refused']:,}, no_trade {vd['no_trade']:,}; simulator reached on "
+                f"{b['sim_days']}/{b['days']} market days, last {gap} before the end"
+            )
+            label = f"{days}d x {backtest_symbols} {name} ({level}, {cfg_name})"
+            # the simulator reached through the whole run: every market day (the first may be warm-up only)
+            through = (
+                b["kill_switch"] is None
+                and b["simulated"] > 0
+                and b["sim_days"] >= b["days"] - 1
+                and b["sim_last_gap_h"] is not None
+                and b["sim_last_gap_h"] <= 24
+            )
+            rows.append((label, f"{b['wall_s']:.2f} s", "<= 60 s", (b["wall_s"] <= 60 and through) if judged else None))
+            rows.append(("  candidates/s", f"{b['cands_per_s']:,.0f}", "(report)", None))
+            if judged:
+                rows.append(("  simulator reached", f"{b['sim_days']}/{b['days']} d", "every day", through))
 
     print("\n== summary")
     w = max(len(r[0]) for r in rows)

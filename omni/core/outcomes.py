@@ -13,6 +13,7 @@ Floats: this is statistics, not accounting.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from omni.domain.market import MINUTE_MS, Bar, Funding
@@ -44,6 +45,7 @@ class Forecast:
     qty: float
     margin: float
     deadline: int  # market time of the time stop
+    tick: float = 0.0  # the symbol's tick: fills are rounded to it against the taker, as the venue does
     # the outcome (exit_ts 0 until resolved)
     net: float = 0.0
     exit: str = ""
@@ -53,6 +55,17 @@ class Forecast:
     @property
     def win(self) -> bool:
         return self.net > 0
+
+
+def fill(buy: bool, price: float, slippage: float, low: float, high: float, tick: float) -> float:
+    """A taker's fill as the venue makes it (``omni.exchange.rules.slipped_price`` on floats): moved by the
+    slippage, kept inside the bar, rounded to the tick against the taker (no rounding when ``tick`` is 0)."""
+    p = slip(buy, price, slippage, low, high)
+    if tick <= 0:
+        return p
+    if buy:
+        return math.ceil(p / tick - 1e-9) * tick
+    return max(math.floor(p / tick + 1e-9) * tick, tick)
 
 
 class OutcomeTracker:
@@ -92,7 +105,7 @@ class OutcomeTracker:
                 continue
             kind, trigger = adverse_hit(f.long, o, h, lo, f.stop_loss, f.liq)
             if kind == STOP_LOSS:
-                self._exit(f, "StopLoss", slip(not f.long, trigger, self.slippage, lo, h), close_ts)
+                self._exit(f, "StopLoss", fill(not f.long, trigger, self.slippage, lo, h, f.tick), close_ts)
             elif kind == LIQUIDATION:
                 f.net = -f.margin - self.fee * f.qty * f.entry - f.funding
                 f.exit, f.exit_ts = "Liquidation", close_ts
@@ -100,9 +113,9 @@ class OutcomeTracker:
             else:
                 tp = favourable_hit(f.long, o, h, lo, f.take_profit)
                 if tp is not None:
-                    self._exit(f, "TakeProfit", slip(not f.long, tp, self.slippage, lo, h), close_ts)
+                    self._exit(f, "TakeProfit", fill(not f.long, tp, self.slippage, lo, h, f.tick), close_ts)
                 elif close_ts >= f.deadline:
-                    self._exit(f, "TimeStop", slip(not f.long, c, self.slippage, lo, h), close_ts)
+                    self._exit(f, "TimeStop", fill(not f.long, c, self.slippage, lo, h, f.tick), close_ts)
                 else:
                     keep.append(f)
         if keep:

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from omni.core import ghost, sizer
 from omni.core.compound import CompoundController
-from omni.core.outcomes import Forecast, OutcomeTracker
+from omni.core.outcomes import Forecast, OutcomeTracker, fill
 from omni.core.pacer import Pacer
 from omni.core.portfolio import Portfolio
 from omni.core.recalibration import WalkForwardCalibration
@@ -20,7 +20,6 @@ from omni.core.scanner import AssetScanner, Candidate, Tradability
 from omni.domain.instrument import Instrument
 from omni.domain.market import MarketBatch
 from omni.domain.orders import OrderIntent, Side, TriggerBy
-from omni.exchange.intrabar import slip
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +122,8 @@ class DecisionPipeline:
             g = self.params.ghost
             for d in decisions:
                 if d.estimate is not None:
-                    outcomes.track(forecast_of(d, g.max_hold_bars, g.slippage))
+                    tick = float(self.instruments[d.symbol].tick_size)
+                    outcomes.track(forecast_of(d, g.max_hold_bars, g.slippage, tick))
         return decisions
 
     def _decide(self, breakouts: list, now: int, equity: Decimal, available: Decimal) -> list[Decision]:
@@ -220,7 +220,7 @@ class DecisionPipeline:
         )
 
 
-def forecast_of(d: Decision, max_hold_bars: int, slippage: float) -> Forecast:
+def forecast_of(d: Decision, max_hold_bars: int, slippage: float, tick: float = 0.0) -> Forecast:
     """The forecast a decision made and the exact order it was about (taken or not), for its outcome; the entry
     is the venue's market fill at the signal bar's close (moved by the slippage, kept inside the bar)."""
     c, sized, est = d.candidate, d.sized, d.estimate
@@ -238,11 +238,12 @@ def forecast_of(d: Decision, max_hold_bars: int, slippage: float) -> Forecast:
         est.ev,
         est.ev_lower,
         est.n_eff,
-        slip(c.side is Side.BUY, c.entry, slippage, c.series.lows[-1], c.series.highs[-1]),
+        fill(c.side is Side.BUY, c.entry, slippage, c.series.lows[-1], c.series.highs[-1], tick),
         float(i.stop_loss),  # type: ignore[arg-type]
         float(i.take_profit),  # type: ignore[arg-type]
         float(sized.liq_price),
         float(i.qty),
         float(sized.margin),
         d.ts + max_hold_bars * c.timeframe * 60_000,
+        tick,
     )

@@ -46,7 +46,7 @@ def test_every_taken_trade_exits_as_its_counterfactual_said(result):
     for f in forecasts:
         t = by_client[f.client_id]
         assert (f.exit, f.exit_ts) == (t.exit_reason, t.closed_ts), (f, t)
-        assert abs(f.net - float(t.net)) <= 0.01 * max(1.0, abs(float(t.net))) + 0.002, (f, t)
+        assert abs(f.net - float(t.net)) <= 1e-6 * max(1.0, f.qty * f.entry), (f, t)  # floats vs exact decimals
 
 
 def test_vetoed_candidates_get_an_outcome_too(result):

@@ -52,6 +52,7 @@ MB = 1024 * 1024
 #: keeps the daemon deciding and trading all day long (no kill switch, permissive EV and profit bars)
 ACTIVE_PROFILE = {
     "OMNI_GHOST__MIN_EV_LOWER_USDT": "-1000",
+    "OMNI_GHOST__MIN_SAMPLES": "1",
     "OMNI_TARGETS__MIN_NET_PROFIT_USDT": "0.3",
     "OMNI_PACER__SPACING": "false",
     "OMNI_RISK__MAX_DAILY_LOSS_USDT": "1000",

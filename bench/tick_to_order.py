@@ -463,6 +463,7 @@ E2E_GOAL_P50_MS = {10: 2.0, 500: 10.0}
 #: off, a small profit target, no pacing, no turnover floor; risk limits that never stop entries in a long run
 E2E_ACTIVE = {
     "OMNI_GHOST__MIN_EV_LOWER_USDT": "-1000",
+    "OMNI_GHOST__MIN_SAMPLES": "1",
     "OMNI_TARGETS__MIN_NET_PROFIT_USDT": "0.3",
     "OMNI_PACER__SPACING": "false",
     "OMNI_STRATEGY__STOP_ATR": "1",

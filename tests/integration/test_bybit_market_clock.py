@@ -62,9 +62,11 @@ async def test_the_market_clock_follows_the_bars_and_the_resyncs_see_the_exchang
             async def consume():
                 async for batch, events in venue.stream(stop):
                     seen.append((batch.ts, events))
-                    if len([b for b, _ in seen if b]) >= 3 and any(
-                        isinstance(e, CapitalTransfer) for _, evs in seen for e in evs
-                    ) and any(isinstance(e, OrderFilled) for _, evs in seen for e in evs):
+                    if (
+                        len([b for b, _ in seen if b]) >= 3
+                        and any(isinstance(e, CapitalTransfer) for _, evs in seen for e in evs)
+                        and any(isinstance(e, OrderFilled) for _, evs in seen for e in evs)
+                    ):
                         return
 
             consumer = asyncio.create_task(consume())

@@ -371,7 +371,7 @@ async def test_a_mark_price_stop_fires_on_the_mark_while_the_last_price_does_not
         await call(http["stop"].place_order, side="Buy", qty="0.01", **MARKET)
         await call(http["stop"].set_trading_stop, category="linear", symbol="BTCUSDT", positionIdx=0, tpslMode="Full",
                    stopLoss="19800", slTriggerBy="MarkPrice")  # fmt: skip
-        order = (await call(http["mark"].get_order_history, category="linear", orderId=placed["result"]["orderId"]))
+        order = await call(http["mark"].get_order_history, category="linear", orderId=placed["result"]["orderId"])
         assert (order["result"]["list"][0]["slTriggerBy"], order["result"]["list"][0]["tpTriggerBy"]) == (
             "MarkPrice", "MarkPrice")  # fmt: skip
         # Act: the mark drops to 19 700 while the last price stays at 20 000

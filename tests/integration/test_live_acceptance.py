@@ -68,6 +68,7 @@ FAST = {
 #: settings that make the daemon trade a lot (as conftest.ACTIVE), 1m bars only
 ACTIVE = {
     "OMNI_GHOST__MIN_EV_LOWER_USDT": "-1000",
+    "OMNI_GHOST__MIN_SAMPLES": "1",  # the evidence after past signals is thin in minutes of market time
     "OMNI_TARGETS__MIN_NET_PROFIT_USDT": "0.3",
     "OMNI_PACER__SPACING": "false",
     "OMNI_STRATEGY__TIMEFRAMES": "[1m]",
@@ -734,8 +735,11 @@ def test_chaos_every_fault_fired_and_the_daemon_rode_through(chaos):
     assert len(chaos.daemon.named("order")) >= 5, "hardly traded under the faults"
 
 
-@pytest.mark.xfail(strict=False, reason="entries still stall at the end of some chaos runs on a clean clone "
-                   "(the pending-slot leak is fixed; this remaining cause is not yet found)")
+@pytest.mark.xfail(
+    strict=False,
+    reason="entries still stall at the end of some chaos runs on a clean clone "
+    "(the pending-slot leak is fixed; this remaining cause is not yet found)",
+)
 def test_chaos_the_daemon_keeps_entering_to_the_end(chaos):
     assert idle_at_end(chaos) <= CHAOS_IDLE_S, (
         f"no entry for the last {idle_at_end(chaos):.1f} s of the run\n{stall_report(chaos)}"
@@ -795,8 +799,20 @@ def restart(tmp_path_factory) -> Outcome:
     with processes(emulator):
         first = Daemon(cwd, emulator, **ACTIVE)
         with processes(first):
-            held = first.wait_for(lambda e: e.get("event") == "position" and e.get("size") not in (None, "0"), 60)
-            time.sleep(0.5)
+            # kill at a moment the exchange holds a position (one may close within a few 0.1 s bars)
+            deadline = time.monotonic() + 60
+            held = None
+            while time.monotonic() < deadline:
+                held = first.wait_for(
+                    lambda e: e.get("event") == "position" and e.get("size") not in (None, "0"),
+                    max(0.1, deadline - time.monotonic()),
+                )
+                if held is None:
+                    break
+                time.sleep(0.5)
+                if emulator.positions():
+                    held = [e for e in first.events if e.get("event") == "position"][-1]  # the latest
+                    break
             first.kill()  # SIGKILL
         at_kill = {x["execId"] for x in emulator.executions()}
         held_at_kill = emulator.positions()

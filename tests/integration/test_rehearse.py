@@ -20,9 +20,9 @@ pytestmark = pytest.mark.slow
 ACTIVE_CONFIG = """\
 capital_usdt: 100
 targets: {min_net_profit_usdt: 0.3}
-ghost: {min_ev_lower_usdt: -1000}
+ghost: {min_ev_lower_usdt: -1000, min_samples: 1}
 pacer: {spacing: false}
-strategy: {timeframes: [1m], take_profit_atr: 3}
+strategy: {timeframes: [1m], take_profit_atr: 3, max_hold_bars: 10}
 scanner: {min_turnover_usdt: 0}
 risk: {max_loss_per_trade_usdt: 0.5, max_daily_loss_usdt: 50}
 """

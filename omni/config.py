@@ -148,6 +148,11 @@ class CalibrationConfig(_Model):
     fold_days: float = Field(3.0, gt=0, le=365, allow_inf_nan=False, description="Fold length, days of market time.")
     min_fit: int = Field(200, ge=10, le=10_000_000, description="Resolved forecasts needed to fit a map.")
 
+    @field_validator("method", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: Any) -> Any:
+        return "off" if v is False else v  # YAML 1.1 reads a bare `off` as false
+
 
 class PacerConfig(_Model):
     spacing: bool = Field(True, description="Space entries at seconds_left_in_day / trades_left.")

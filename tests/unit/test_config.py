@@ -370,3 +370,10 @@ def test_config_never_holds_secrets(monkeypatch):
     cfg = load_config(None, env={})
     assert "key-NOT-IN-CONFIG" not in str(cfg) and "key-NOT-IN-CONFIG" not in repr(cfg)
     assert "key-NOT-IN-CONFIG" not in json.dumps(redacted_dict(cfg))
+
+
+def test_calibration_method_off_survives_yaml_reading_it_as_false(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("calibration:\n  method: off\n")
+    assert load_config(path, env={}).calibration.method == "off"
+    assert load_config(None, env={"OMNI_CALIBRATION__METHOD": "off"}).calibration.method == "off"

@@ -67,7 +67,6 @@ class Trader:
         #: time stop (strategy.max_hold_bars): symbol -> market time at which its position is closed at market,
         #: the decision time + max_hold_bars bars of the signal's timeframe (the rule the simulator replays)
         self.time_stops: dict[str, int] = {}
-        self.max_hold_bars = pipeline.params.ghost.max_hold_bars
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume the venue stream until it ends, ``stop`` is set or the duration is reached. Safe to call
@@ -125,7 +124,7 @@ class Trader:
                         # stopping (or the kill switch tripped) since this batch was decided: never sent
                         self.guard.settle(decision.approved.intent.symbol)
                         continue
-                    hold_ms = self.max_hold_bars * decision.candidate.timeframe * 60_000
+                    hold_ms = self.pipeline.params.ghost.max_hold_bars * decision.candidate.timeframe * 60_000
                     self.set_time_stop(decision.symbol, decision.ts + hold_ms)
                     await self.apply(await self.executor.submit(decision.approved))
             outcomes = self.pipeline.outcomes

@@ -53,9 +53,10 @@ def forecast_report(rows: Sequence[dict[str, Any]], fold_ms: int, seed: int = 0)
             {
                 "fold": k,
                 "start_ts": origin + k * fold_ms,
-                "all": {x: a.get(x) for x in ("n", "base_rate", "brier", "brier_ref", "bss", "bss_interval_90")},
+                "all": a,  # everything score() gives: Murphy, log loss, reliability by decile too
                 "calibrated_bss": _block(fr, "p_cal", "win", seed).get("bss"),
-                "taken": {x: t.get(x) for x in ("n", "brier", "brier_ref", "bss")},
+                "taken": t,
+                "ev": ev_table([r["ev_lower"] for r in fr], [r["net"] for r in fr]),
             }
         )
     realised = [r for r in taken if r.get("realised_net") is not None]

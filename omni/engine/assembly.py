@@ -54,6 +54,9 @@ class Assembly:
     source: Any = None  # the market source (ReplayMarket knows first_ts/last_ts)
     journal: JournalWriter | None = None
     known_positions: set[str] = field(default_factory=set)  # open in the journal when this run started
+    #: one plain line for a person when this run resumes a journal (which, balance, positions, market time, how to
+    #: start over); None for a new journal
+    resume_line: str | None = None
 
 
 def replay_files(paths: list[Path]) -> list[Path]:
@@ -104,7 +107,9 @@ def _latch(cfg: Config, log: Any, reset: bool) -> tuple[KillSwitchLatch, str | N
     return latch, latch.load()
 
 
-def assemble(cfg: Config, log: Any, *, duration_s: float | None = None, reset_kill_switch: bool = False) -> Assembly:
+def assemble(
+    cfg: Config, log: Any, *, duration_s: float | None = None, reset_kill_switch: bool = False, fresh: bool = False
+) -> Assembly:
     """Build a run on the sim venue. The kill switch comes from the latch in ``engine.state_dir``."""
     latch, kill_switch = _latch(cfg, log, reset_kill_switch)
     source, instruments, info = load_market(cfg)
@@ -195,6 +200,7 @@ async def assemble_bybit(
     *,
     duration_s: float | None = None,
     reset_kill_switch: bool = False,
+    fresh: bool = False,
 ) -> Assembly:
     """Build a run on Bybit testnet / demo (or the emulator): connect (instruments, account, sockets). The 1m
     history loads behind the sockets in the venue's ``warmup`` task; no entries until the bars are live."""

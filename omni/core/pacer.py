@@ -47,10 +47,13 @@ class Pacer:
         self.last_entry_ts = now
 
     def pace(self, now: int, trades_today: int) -> Pace:
+        """How the day is going: ``behind`` whenever fewer trades were made than expected by now (no tolerance
+        below: 0 trades with a positive expectation is behind), ``ahead`` above the expectation plus the
+        tolerance, ``on_track`` in between, ``target_met`` once the day's target is reached."""
         expected = self.target * (now % DAY_MS) / DAY_MS
         if trades_today >= self.target:
             status = "target_met"
-        elif trades_today < expected * (1 - self.tolerance):
+        elif trades_today < expected:
             status = "behind"
         elif trades_today > expected * (1 + self.tolerance):
             status = "ahead"

@@ -84,3 +84,15 @@ def test_pace_reports_the_seconds_per_trade():
 
 def test_pace_at_midnight_with_nothing_done_is_on_track():
     assert Pacer(10).pace(DAY, 0).status == "on_track"
+
+
+def test_no_trade_with_a_positive_expectation_is_behind():
+    # one minute into the day with target 750: 0.52 trades expected, none made
+    pace = Pacer(750).pace(DAY + 60_000, 0)
+    assert pace.expected_by_now > 0 and pace.status == "behind"
+
+
+def test_on_track_only_at_or_above_the_expected_count():
+    # 11:00 with target 10: 4.58 expected; 4 trades is short of it (no tolerance below), 5 is at or above it
+    assert Pacer(10).pace(DAY + 11 * HOUR_MS, 4).status == "behind"
+    assert Pacer(10).pace(DAY + 11 * HOUR_MS, 5).status == "on_track"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 from logging.handlers import RotatingFileHandler
@@ -16,6 +17,16 @@ from typing import Any, TextIO
 import structlog
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def iso_utc(ms: int | None) -> str:
+    """Epoch milliseconds as ISO 8601 in UTC, e.g. ``2024-03-01T12:30:00Z`` (milliseconds shown only when not
+    zero); ``""`` for None."""
+    if ms is None:
+        return ""
+    ms = int(ms)
+    text = datetime.fromtimestamp(ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{ms % 1000:03d}Z" if ms % 1000 else text + "Z"
 
 
 def _plain(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -62,6 +62,9 @@ DECISION_COLUMNS = [
     "counterfactual_win",
     "counterfactual_exit",
     "counterfactual_exit_ts",
+    # readable beside the raw (appended: the columns above keep their places)
+    "ts_utc",
+    "counterfactual_exit_at",
 ]
 TRADE_COLUMNS = [
     "client_id",
@@ -74,6 +77,10 @@ TRADE_COLUMNS = [
     "fees",
     "funding",
     "exit_reason",
+    # readable beside the raw (appended: the columns above keep their places)
+    "opened_at",
+    "closed_at",
+    "hold_minutes",
 ]
 
 
@@ -219,6 +226,9 @@ def write_trades(path: Path, trades: list[Trade]) -> None:
                     t.fees,
                     t.funding,
                     t.exit_reason,
+                    logsetup.iso_utc(t.opened_ts),
+                    logsetup.iso_utc(t.closed_ts),
+                    "" if t.closed_ts is None else round((t.closed_ts - t.opened_ts) / 60_000, 2),
                 ]
             )
 
@@ -270,6 +280,8 @@ def write_decisions(
                     f.win if f else "",
                     f.exit if f else "",
                     f.exit_ts if f else "",
+                    logsetup.iso_utc(d.ts),
+                    logsetup.iso_utc(f.exit_ts) if f and f.exit_ts else "",
                 ]
             )
 

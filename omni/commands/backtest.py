@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from omni.commands.common import EXIT_USAGE, add_data_option, config_option, load, num, positive_seconds
+from omni.commands.common import EXIT_USAGE, add_data_option, config_option, data_files, load, num, positive_seconds
 from omni.domain.errors import DataError
 
 NAME = "backtest"
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if cfg is None:
         return EXIT_USAGE
     out = args.out.resolve()
-    cfg = for_backtest(cfg, out, list(args.data))
+    cfg = for_backtest(cfg, out, data_files(args.data))
     try:
         result = run_backtest(cfg, out, duration_s=args.duration, progress=sys.stderr)
     except DataError as e:

@@ -52,16 +52,22 @@ def existing_file(text: str) -> Path:
 
 
 def add_data_option(parser: argparse.ArgumentParser, help: str, *, required: bool = False) -> None:
-    """``--data FILE ...``."""
+    """``--data FILE ...``, repeatable: ``--data A --data B`` is ``--data A B`` (every file is used)."""
     parser.add_argument(
         "--data",
+        action="extend",
         nargs="+",
         type=existing_file,
         required=required,
         default=None,
         metavar="FILE",
-        help=help,
+        help=help + "; repeatable: --data A --data B is --data A B",
     )
+
+
+def data_files(paths: list[Path] | None) -> list[Path]:
+    """The ``--data`` files in the order given, each once (a file named twice is read once)."""
+    return list(dict.fromkeys(paths or []))
 
 
 def config_option(parser: argparse.ArgumentParser) -> None:

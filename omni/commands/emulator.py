@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import sys
 
-from omni.commands.common import EXIT_USAGE, add_data_option
+from omni.commands.common import EXIT_USAGE, add_data_option, data_files
 
 NAME = "emulator"
 
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     config = EmulatorConfig(
         accounts=[AccountConfig(key, secret, balance=Decimal(str(args.balance)), **account_modes(args))],
         instruments=instruments,
-        replay_paths=[str(p) for p in args.data or []],
+        replay_paths=[str(p) for p in data_files(args.data)],
         seed=args.seed,
         start_prices=prices,
         warmup_bars=args.warmup_bars,

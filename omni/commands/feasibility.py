@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from omni.commands.common import EXIT_USAGE, add_data_option, config_option, load
+from omni.commands.common import EXIT_USAGE, add_data_option, config_option, data_files, load
 from omni.domain.errors import DataError
 
 NAME = "feasibility"
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     arith = feasibility.arithmetic(cfg)
     try:
-        data = feasibility.from_data(cfg, list(args.data) if args.data else None, args.days)
+        data = feasibility.from_data(cfg, data_files(args.data) or None, args.days)
     except DataError as e:
         print(f"omni: refusing to evaluate bad data: {e}", file=sys.stderr)
         return EXIT_USAGE

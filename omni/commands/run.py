@@ -17,6 +17,7 @@ from omni.commands.common import (
     EXIT_USAGE,
     add_data_option,
     configure_logging,
+    data_files,
     positive_seconds,
     speed,
 )
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     market = cfg.market
     updates: dict[str, object] = {}
     if args.data:
-        updates["data_files"] = list(args.data)
+        updates["data_files"] = data_files(args.data)
     if args.market or args.data:
         updates["source"] = args.market or "replay"
     if args.speed is not None:

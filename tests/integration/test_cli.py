@@ -73,3 +73,51 @@ def test_log_lines_also_go_to_a_rotating_file(tmp_path):
     lines = [json.loads(x) for x in (logs / "omni.jsonl").read_text().splitlines() if x]
     assert lines and all("event" in x for x in lines)
     assert any(e["event"] == "final_summary" for e in lines)
+
+
+def write_klines(path, price: float, minutes: int = 600, seed: int = 1):
+    """A small 1m kline file (a seeded random walk) for end-to-end runs on recorded data."""
+    import random
+
+    rnd = random.Random(seed)
+    t0 = 1_717_200_000_000
+    rows = ["ts,open,high,low,close,volume"]
+    for i in range(minutes):
+        o = price
+        c = o * (1 + rnd.gauss(0, 0.001))
+        h, low = max(o, c) * (1 + abs(rnd.gauss(0, 5e-4))), min(o, c) * (1 - abs(rnd.gauss(0, 5e-4)))
+        rows.append(f"{t0 + i * 60_000},{o:.2f},{h:.2f},{low:.2f},{c:.2f},{rnd.uniform(1, 100):.3f}")
+        price = c
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def two_files(tmp_path):
+    return write_klines(tmp_path / "BTCUSDT.csv", 60_000.0, seed=1), write_klines(
+        tmp_path / "ETHUSDT.csv", 3000.0, seed=2
+    )
+
+
+def test_backtest_with_repeated_data_flags_uses_both_files(tmp_path):
+    import json
+
+    from tests.integration.conftest import parse_lines
+
+    btc, eth = two_files(tmp_path)
+    out = tmp_path / "bt"
+    run = run_omni(["backtest", "--data", str(btc), "--data", str(eth), "--out", str(out)], tmp_path)
+    assert run.returncode == 0, run.stderr
+    start = next(e for e in parse_lines((out / "events.jsonl").read_text()) if e["event"] == "start")
+    assert start["symbols"] == ["BTCUSDT", "ETHUSDT"]
+    assert start["files"] == [str(btc.resolve()), str(eth.resolve())]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["symbols"] == 2 and summary["bars"] == 2 * 600
+
+
+def test_run_with_repeated_data_flags_replays_both_files(tmp_path):
+    btc, eth = two_files(tmp_path)
+    run = run_omni(["run", "--data", str(btc), "--data", str(eth), "--speed", "max"], tmp_path)
+    assert run.returncode == 0, run.stderr
+    start = run.named("start")[0]
+    assert start["source"] == "replay" and start["symbols"] == ["BTCUSDT", "ETHUSDT"]
+    assert run.summary["bars"] == 2 * 600

@@ -89,6 +89,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="clear a latched kill switch (in engine.state_dir) before starting",
     )
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start a new journal in engine.state_dir (the old one is kept beside it, renamed); without it a journal "
+        "of another venue or market is refused",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     from omni.engine.supervisor import Supervisor
 
     try:
-        asm = assemble(cfg, log, duration_s=args.duration, reset_kill_switch=args.reset_kill_switch)
+        asm = assemble(cfg, log, duration_s=args.duration, reset_kill_switch=args.reset_kill_switch, fresh=args.fresh)
     except DataError as e:
         log.error("data_refused", file=e.path, line=e.line, reason=e.reason)
         print(f"omni: refusing to trade on bad data: {e}", file=sys.stderr)
@@ -132,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"omni: cannot use the journal: {e}", file=sys.stderr)
         return EXIT_USAGE
     log.info("config", **redacted_dict(cfg))
+    say_resumed(asm)
     supervisor = Supervisor(asm, log, args.summary_json)
     if EARLY_SIGNALS:
         log.info("shutdown_requested", phase="start")
@@ -140,6 +147,14 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(supervisor.run())
     except KeyboardInterrupt:  # signals not installable (e.g. not the main thread): still exit cleanly
         return 130
+
+
+def say_resumed(asm) -> None:  # type: ignore[no-untyped-def]
+    """A resumed journal, in one plain line on stderr before the daemon starts (which, balance, positions, market
+    time, how to start over)."""
+    line = getattr(asm, "resume_line", None)
+    if line is not None:
+        print(" ".join(str(line).split()), file=sys.stderr, flush=True)
 
 
 def _run_bybit(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped-def]
@@ -195,7 +210,14 @@ def _run_bybit(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped
             stop.set()
         started = time.monotonic()
         build = asyncio.create_task(
-            assemble_bybit(cfg, log, venue, duration_s=args.duration, reset_kill_switch=args.reset_kill_switch)
+            assemble_bybit(
+                cfg,
+                log,
+                venue,
+                duration_s=args.duration,
+                reset_kill_switch=args.reset_kill_switch,
+                fresh=args.fresh,
+            )
         )
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait([build, stopping], return_when=asyncio.FIRST_COMPLETED)
@@ -221,6 +243,7 @@ def _run_bybit(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped
             with contextlib.suppress(Exception):
                 await venue.close()
             raise
+        say_resumed(asm)
         return await Supervisor(asm, log, args.summary_json).run()
 
     try:

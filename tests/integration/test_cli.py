@@ -121,3 +121,30 @@ def test_run_with_repeated_data_flags_replays_both_files(tmp_path):
     start = run.named("start")[0]
     assert start["source"] == "replay" and start["symbols"] == ["BTCUSDT", "ETHUSDT"]
     assert run.summary["bars"] == 2 * 600
+
+
+def test_run_fresh_starts_a_new_journal_and_keeps_the_old_one(tmp_path):
+    fast = {"OMNI_MARKET__SYMBOLS": "5"}
+    first = run_omni(["run", "--speed", "max", "--duration", "3600"], tmp_path, **fast)
+    assert first.returncode == 0, first.stderr
+    btc, eth = two_files(tmp_path)
+    refused = run_omni(["run", "--speed", "max", "--data", str(btc), str(eth)], tmp_path, **fast)
+    assert refused.returncode == 2 and "--fresh" in refused.stderr
+    fresh = run_omni(["run", "--speed", "max", "--data", str(btc), str(eth), "--fresh"], tmp_path, **fast)
+    assert fresh.returncode == 0, fresh.stderr
+    assert fresh.summary["capital_start"] == "12" and fresh.summary["bars"] == 2 * 600
+    journals = sorted(p.name for p in (tmp_path / "omni-state").glob("journal*.sqlite"))
+    assert len(journals) == 2 and "journal.sqlite" in journals  # the synthetic account's journal kept, renamed
+
+
+def test_backtest_into_a_used_directory_starts_fresh_even_on_other_data(tmp_path):
+    import json
+
+    btc, eth = two_files(tmp_path)
+    out = tmp_path / "bt"
+    first = run_omni(["backtest", "--data", str(btc), str(eth), "--out", str(out)], tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = run_omni(["backtest", "--data", str(btc), "--out", str(out)], tmp_path)
+    assert second.returncode == 0, second.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["symbols"] == 1 and summary["bars"] == 600 and summary["capital_start"] == "12"

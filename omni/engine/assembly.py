@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from omni.domain.orders import TriggerBy
 from omni.engine.executor import Executor
 from omni.engine.journaling import JournalWriter
 from omni.engine.resume import booked_net, bybit_ledger, sim_resume
+from omni.engine.scope import bybit_identity, claim_journal, describe, sim_identity
 from omni.engine.telemetry import Telemetry
 from omni.engine.trader import Trader
 from omni.exchange.matching import MatchingEngine
@@ -110,7 +112,10 @@ def _latch(cfg: Config, log: Any, reset: bool) -> tuple[KillSwitchLatch, str | N
 def assemble(
     cfg: Config, log: Any, *, duration_s: float | None = None, reset_kill_switch: bool = False, fresh: bool = False
 ) -> Assembly:
-    """Build a run on the sim venue. The kill switch comes from the latch in ``engine.state_dir``."""
+    """Build a run on the sim venue. The kill switch comes from the latch in ``engine.state_dir``. The journal there
+    is resumed only when it describes this market (``scope.claim_journal``; ``fresh`` sets another one aside)."""
+    identity = sim_identity(cfg)
+    resumable = claim_journal(cfg, identity, fresh=fresh, log=log)
     latch, kill_switch = _latch(cfg, log, reset_kill_switch)
     source, instruments, info = load_market(cfg)
     clock = VirtualClock()
@@ -125,13 +130,13 @@ def assemble(
     )
     speed = None if cfg.market.speed == "max" else float(cfg.market.speed)
     warmup = warmup_ms(cfg)
-    resume = sim_resume(cfg, log, matching)
+    resume = sim_resume(cfg, log, matching) if resumable else None
     venue = SimVenue(
         source, matching, clock, speed=speed, warmup_ms=warmup, resume_after_ts=resume["market_ts"] if resume else None
     )
     capital = Decimal(resume["capital_start"]) if resume else cfg.capital_usdt
     asm = _core(
-        cfg, log, venue, instruments, info, source, latch, kill_switch, capital, warmup, duration_s, resume=resume
+        cfg, log, venue, instruments, info, source, latch, kill_switch, capital, warmup, duration_s, identity, resume
     )
     if resume:
         p = asm.portfolio
@@ -145,6 +150,11 @@ def assemble(
             balance=matching.balance,
             positions=sorted(p.positions),
             journal=str(cfg.engine.journal_path),
+        )
+        asm.resume_line = (
+            f"resuming the journal {cfg.engine.journal_path} ({describe(identity)}): balance {matching.balance} USDT, "
+            f"open positions {', '.join(sorted(p.positions)) or 'none'}, market time {_iso(resume['market_ts'])}; "
+            "start over with --fresh"
         )
     return asm
 
@@ -204,17 +214,27 @@ async def assemble_bybit(
 ) -> Assembly:
     """Build a run on Bybit testnet / demo (or the emulator): connect (instruments, account, sockets). The 1m
     history loads behind the sockets in the venue's ``warmup`` task; no entries until the bars are live."""
-    latch, kill_switch = _latch(cfg, log, reset_kill_switch)
     await venue.connect()
+    identity = bybit_identity(venue.name, venue.rest_url, venue.user_id)
+    resumable = claim_journal(cfg, identity, fresh=fresh, log=log)
+    if not resumable:  # a new journal: nothing booked yet, whatever a set-aside one had seen
+        venue.seen_exec, venue.seen_tx = set(), set()
+    latch, kill_switch = _latch(cfg, log, reset_kill_switch)
     info = {"source": venue.name, "url": venue.rest_url, "symbols": len(venue.feed.symbols)}
     # the wallet already holds the executions and transfers made while the daemon was down; this run books them
     # (they are waiting in the stream), so the ledger must explain the wallet before them
     capital = venue.balance() - booked_net(venue.pending_events())
-    restore = bybit_ledger(cfg, log, venue.name, capital)
+    restore = bybit_ledger(cfg, log, venue.name, capital) if resumable else None
     start = restore["capital_start"] if restore else capital
     asm = _core(
-        cfg, log, venue, venue.instruments, info, None, latch, kill_switch, start, 0, duration_s, resume=restore
+        cfg, log, venue, venue.instruments, info, None, latch, kill_switch, start, 0, duration_s, identity, restore
     )
+    if restore:
+        asm.resume_line = (
+            f"resuming the journal {cfg.engine.journal_path} ({describe(identity)}): wallet {venue.balance()} USDT "
+            f"(first start {start}), open positions {', '.join(venue.position_symbols()) or 'none'}; start "
+            "over with --fresh"
+        )
     if restore and restore["unexplained"]:
         # the wallet and the journal disagree (executions older than the exchange keeps, a journal lost in part):
         # booked as an adjustment so the identity holds, without moving the risk baselines
@@ -235,6 +255,7 @@ def _core(
     capital: Decimal,
     warmup: int,
     duration_s: float | None,
+    identity: dict[str, Any],
     resume: dict[str, Any] | None = None,
 ) -> Assembly:
     """Everything above the venue: ledger, guard, pipeline, executor, telemetry, trader. ``resume`` (a restart of
@@ -343,6 +364,7 @@ def _core(
         [
             *([("meta", ("capital_start", json.dumps(str(capital))))] if first_run else []),
             ("meta", ("venue", json.dumps(venue.name))),
+            ("meta", ("identity", json.dumps(identity))),
             ("meta", ("run_id", json.dumps(client_ids.run_id))),
         ]
     )
@@ -366,6 +388,10 @@ def _calibration_writer(path: Path, log: Any) -> Any:
             log.info("calibration_fold", fold=cur.fold, n_fit=cur.n_fit, active=cur.active, gain=cur.gain)
 
     return write
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def warmup_ms(cfg: Config) -> int:

@@ -85,8 +85,10 @@ class Trader:
             if not self._started:
                 self._started = True
                 self.first_ts = batch.ts
-                if self.duration_ms is not None:  # market time from the open of the first bar
-                    self.end_ts = batch.ts - 60_000 + self.duration_ms
+                if self.duration_ms is not None:
+                    # market time from where this run starts: the open of its first bar, or for a resumed run (and
+                    # a live venue, whose first batches may be history) the moment entries are allowed again
+                    self.end_ts = (self.resume_after_ts or batch.ts - 60_000) + self.duration_ms
                 portfolio.roll_day(batch.ts, equity())
                 self.persist_risk()
                 if self.warmup_ms or self.resume_after_ts:

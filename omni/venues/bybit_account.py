@@ -218,6 +218,10 @@ class BybitAccount:
             return ZERO
         return self._trade_pnl.get(str(item.get("execId")))
 
+    def position_symbols(self) -> list[str]:
+        """The symbols the account holds a position in, as last read or pushed."""
+        return sorted(self._positions)
+
     async def _resync_positions(self) -> list[Event]:
         items = await self.rest.pages(self.http.get_positions, "account", category=CATEGORY, settleCoin="USDT",
                                       limit=200)  # fmt: skip

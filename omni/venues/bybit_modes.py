@@ -9,6 +9,7 @@ position's loss is capped by its own margin), so OMNI never trades without it:
   order), ``/v5/account/set-margin-mode`` sets it and ``/v5/account/info`` is read again to verify; otherwise the
   start is refused with what to do.
 - One-way position mode with ``/v5/position/switch-mode`` (coin USDT, mode 0); 110025 (already set) is success.
+- The key's account (``/v5/user/query-api`` ``userID``): which account a journal describes (``engine.scope``).
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ ONE_WAY = 0
 
 
 class BybitModes:
+    #: the account's user id from ``/v5/user/query-api`` (which account a journal describes); None if unread
+    user_id: str | None = None
+
     async def prepare_account(self) -> dict[str, Any]:
         """Check and set the account's type, margin mode and position mode; returns what was found and done.
         Raises ``VenueFatal`` with what to do when the account cannot be traded safely."""
+        self.user_id = await self._user_id()
         info = await self._account_info()
         status = int(info.get("unifiedMarginStatus") or 0)
         found = str(info.get("marginMode") or "")
@@ -58,6 +63,15 @@ class BybitModes:
         self.account_modes = done
         self.log.info("account_modes", **done)
         return done
+
+    async def _user_id(self) -> str | None:
+        try:
+            res = await self.rest.call(self.http.get_api_key_information, "account")
+        except VenueError as e:  # the identity is then venue and host only: logged, not fatal
+            self.log.warning("user_id_unknown", error=str(e))
+            return None
+        uid = res.get("userID") if isinstance(res, dict) else None
+        return None if uid in (None, "") else str(uid)
 
     async def _account_info(self) -> dict[str, Any]:
         res = await self.rest.call(self.http.get_account_info, "account")

@@ -139,7 +139,7 @@ def test_kill_switch_latch_survives_a_restart_until_reset(tmp_path):
     assert again.portfolio.trades_total == 0
     assert any(e["event"] == "kill_switch_latched" for e in logs)
     # and an explicit reset clears it
-    cfg = load_config(None, env={"OMNI_ENGINE__STATE_DIR": str(tmp_path / "state")})
-    with capture_logs():
+    cfg = load_config(None, env={"OMNI_ENGINE__STATE_DIR": str(tmp_path / "state"), "OMNI_MARKET__SYMBOLS": "20"})
+    with capture_logs():  # the same market (another one would be refused: its journal is this market's)
         fresh = assemble(cfg, get("test"), reset_kill_switch=True)
     assert fresh.guard.kill_switch is None

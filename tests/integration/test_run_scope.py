@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import signal
 import sqlite3
 from datetime import UTC, datetime
 
 from tests.integration.conftest import ACTIVE, assert_accounting_identity, run_omni
+from tests.integration.test_daemon_bybit import daemon_env, free_port, start_emulator
 
 FAST = {"OMNI_MARKET__SYMBOLS": "20", **ACTIVE, "OMNI_RISK__MAX_DAILY_LOSS_USDT": "100",
         "OMNI_RISK__MAX_DRAWDOWN_PCT": "100"}  # fmt: skip
@@ -71,3 +73,28 @@ def test_a_resumed_run_says_so_and_its_duration_counts_from_the_resume(tmp_path)
     assert second.summary["active_trades"] == 0  # closed at the end: the venue had prices for every position
     assert not second.named("shutdown_positions_left") and not second.named("shutdown_close_deferred")
     assert_accounting_identity(second.summary)
+
+
+def test_a_bybit_run_never_resumes_a_sim_account(tmp_path):
+    # Arrange: a synthetic run's journal, then the emulator (a Bybit account)
+    first = run_omni(["run", "--speed", "max", "--duration", "3600"], tmp_path, **FAST)
+    assert first.returncode == 0, first.stderr
+    port = free_port()
+    emulator = start_emulator(port, tmp_path)
+    try:
+        env = {k: v for k, v in daemon_env(port).items() if k.startswith(("OMNI_", "BYBIT_"))}
+        # Act: the Bybit venue in the same directory, for a few seconds
+        refused = run_omni(["run", "--venue", "bybit-testnet", "--duration", "60"], tmp_path, timeout=60, **env)
+        fresh = run_omni(["run", "--venue", "bybit-testnet", "--fresh", "--duration", "60"], tmp_path, timeout=90,
+                         **env)  # fmt: skip
+    finally:
+        emulator.send_signal(signal.SIGTERM)
+        emulator.wait(10)
+    # Assert: refused naming both (the emulator's account id included), then its own journal with --fresh
+    assert refused.returncode == 2, refused.stderr
+    assert "sim synthetic seed 42" in refused.stderr and "bybit-testnet at 127.0.0.1" in refused.stderr
+    assert "account 100001" in refused.stderr  # the emulator key's userID
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    ident = identity_of(tmp_path)
+    assert ident["venue"] == "bybit-testnet" and ident["user_id"] is not None
+    assert_accounting_identity(fresh.summary)

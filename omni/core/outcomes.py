@@ -79,17 +79,22 @@ class OutcomeTracker:
         self.resolved: list[Forecast] = []
         self.fresh: list[Forecast] = []  # resolved since the shell last took them (to journal them)
         self.tracked = 0
+        self.last_close: dict[str, float] = {}  # per symbol with open forecasts: the mark for their funding
         self.keep = 500_000  # resolved outcomes kept in memory (the oldest are dropped beyond)
 
     def track(self, f: Forecast) -> None:
         self.open.setdefault(f.symbol, []).append(f)
         self.tracked += 1
 
-    def on_funding(self, ev: Funding, mark: float | None = None) -> None:
-        for f in self.open.get(ev.symbol, ()):
+    def on_funding(self, ev: Funding) -> None:
+        """A settlement: every open forecast of the symbol decided before it pays size x last close x rate."""
+        pending = self.open.get(ev.symbol)
+        if not pending:
+            return
+        price = self.last_close.get(ev.symbol)
+        for f in pending:
             if ev.ts > f.ts:
-                price = mark if mark is not None else f.entry
-                f.funding += f.qty * price * ev.rate * (1.0 if f.long else -1.0)
+                f.funding += f.qty * (price or f.entry) * ev.rate * (1.0 if f.long else -1.0)
 
     def on_bar(self, bar: Bar) -> None:
         """One closed venue bar: step every open forecast of its symbol that was decided before it opened."""
@@ -97,6 +102,7 @@ class OutcomeTracker:
         if not pending:
             return
         o, h, lo, c = bar.open, bar.high, bar.low, bar.close
+        self.last_close[bar.symbol] = c
         close_ts = bar.ts + bar.minutes * MINUTE_MS
         keep = []
         for f in pending:
@@ -122,6 +128,7 @@ class OutcomeTracker:
             self.open[bar.symbol] = keep
         else:
             del self.open[bar.symbol]
+            self.last_close.pop(bar.symbol, None)
 
     def _exit(self, f: Forecast, kind: str, price: float, ts: int) -> None:
         sign = 1.0 if f.long else -1.0

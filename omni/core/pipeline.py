@@ -90,7 +90,6 @@ class DecisionPipeline:
         #: walk-forward recalibration (reads only outcomes resolved before the fold it serves); both optional
         self.outcomes: OutcomeTracker | None = None
         self.recalibration: WalkForwardCalibration | None = None
-        self._last_close: dict[str, float] = {}
 
     def on_batch(
         self, batch: MarketBatch, equity: Callable[[], Decimal], available: Callable[[], Decimal]
@@ -99,10 +98,9 @@ class DecisionPipeline:
         outcomes = self.outcomes
         if outcomes is not None:  # earlier forecasts meet this batch's bars (all decided before they opened)
             for f in batch.fundings:
-                outcomes.on_funding(f, self._last_close.get(f.symbol))
+                outcomes.on_funding(f)
             for bar in batch.bars:
                 outcomes.on_bar(bar)
-                self._last_close[bar.symbol] = bar.close
         update = self.scanner.update
         breakouts = []
         for bar in batch.bars:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from omni.core.pacer import Pacer
 from omni.core.pipeline import Decision
 from omni.core.portfolio import Portfolio, Trade
 from omni.domain.events import (
@@ -38,6 +39,10 @@ class Telemetry:
         self._info = _info_enabled(log)
         self.records: list[Decision] | None = None  # set to [] to keep every decision (backtests)
         self.journal: Any = None  # a JournalWriter, when the run keeps a journal
+        # the pace in each summary: the pipeline's pacer when given, else one for the target (the status
+        # depends only on the target, the time and the trades made today)
+        per_day = targets.get("trades_per_day")
+        self.pacer: Pacer | None = Pacer(int(per_day), spacing=False) if per_day else None
 
     def event(self, ev: Event) -> None:
         """Log one venue event (one line per order, fill, reject, funding, liquidation, position)."""
@@ -262,6 +267,14 @@ class Telemetry:
             "market_ts": now,
             "targets": self.targets,
         }
+        if self.pacer is not None:
+            pace = self.pacer.pace(now, m["trades_today"])  # type: ignore[arg-type]
+            out["pace"] = {
+                "status": pace.status,
+                "trades_today": pace.trades_today,
+                "target": pace.target,
+                "expected_by_now": pace.expected_by_now,
+            }
         return out
 
 

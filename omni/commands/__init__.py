@@ -1,6 +1,7 @@
 """The ``omni`` command line: one module per command, each with ``NAME``, ``add_parser(sub)`` and ``run(args)``.
 
-common        exit codes, argument types, config loading, number formatting, early signals
+common        exit codes, argument types (``--data`` accumulates), config loading, early signals
+markdown      output for a person: Markdown tables, money, times, "n/a" for the unknown
 parser        the parser assembled from the commands, and ``main``
 run, backtest, feasibility, report, status, reset_kill_switch, emulator, check_config, rehearse
 """

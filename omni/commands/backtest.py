@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from omni.commands.common import EXIT_USAGE, add_data_option, config_option, data_files, load, num, positive_seconds
+from omni.commands.common import EXIT_USAGE, add_data_option, config_option, data_files, load, positive_seconds
+from omni.commands.markdown import num
 from omni.domain.errors import DataError
 
 NAME = "backtest"
@@ -49,14 +50,14 @@ def run(args: argparse.Namespace) -> int:
     cal = s.get("calibration", {})
     print(
         f"trades {s['trades_total']}  wins {s['wins']}  losses {s['losses']}  capital {s['capital_start']} -> "
-        f"{s['capital']}  max drawdown {s['max_drawdown']}  kill switch {s['kill_switch']}"
+        f"{s['capital']}  max drawdown {s['max_drawdown']}  kill switch {s['kill_switch'] or 'not tripped'}"
     )
     fc = s.get("forecasts") or {}
     every, taken = fc.get("all") or {}, fc.get("taken") or {}
     print(
         f"simulator forecasts: {fc.get('n', 0)} scored, Brier skill {num(every.get('bss'))} "
         f"(90 % {num(every.get('bss_interval_90'))}); taken trades {taken.get('n', 0)}, Brier skill "
-        f"{num(taken.get('bss'))}; Brier over taken trades {cal.get('brier')} (see report.md)"
+        f"{num(taken.get('bss'))}; Brier over taken trades {num(cal.get('brier'))} (see report.md)"
     )
     try:
         from omni.engine.report import write_report

@@ -1,4 +1,4 @@
-"""What every command shares: exit codes, argument types, config loading, number formatting, early signals."""
+"""What every command shares: exit codes, argument types, config loading, logging, early signals."""
 
 from __future__ import annotations
 
@@ -94,12 +94,3 @@ def configure_logging(cfg: Any) -> Any:
         t.log_format, t.log_level, log_file=t.log_file, max_mb=t.log_file_max_mb, backups=t.log_file_backups
     )
     return logsetup.get("omni")
-
-
-def num(x: object) -> str:
-    """A figure for a person: 3 decimals, a pair as [a, b], a missing one as n/a."""
-    if x is None:
-        return "n/a"
-    if isinstance(x, (list, tuple)):
-        return "[" + ", ".join(num(v) for v in x) + "]"
-    return f"{x:.3f}" if isinstance(x, float) else str(x)

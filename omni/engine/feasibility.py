@@ -2,21 +2,34 @@
 limits allow, checked against what the market data offers when the real decision pipeline runs over it.
 
 Part 1 is arithmetic on the config (no data): the price move a trade must make to net the minimum profit,
-and the break-even win rate at the configured take-profit / stop-loss. Part 2 runs a backtest of the same
-daemon over the data (recorded files, or the synthetic market) and counts candidates, what passes the sizer
-and the simulator, and what the taken trades earned per day, with a range.
+and the break-even win rate at the configured take-profit / stop-loss. Part 2 runs the same daemon over the data
+(recorded files, or the synthetic market) at max speed and counts signals, candidates, what passes the sizer and
+the simulator, and what the taken trades earned, per calendar day of the run and per day of evaluating time (from
+the end of the warm-up until the kill switch tripped or the run ended), with a range on recorded data only: the
+synthetic market trends by construction, so its profit is no evidence of an edge.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 import tempfile
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from omni import logsetup
 from omni.config import Config
-from omni.engine.backtest import for_backtest, run_backtest
+from omni.core.calibration import calibration
+from omni.core.pipeline import Decision
+from omni.core.portfolio import Trade
+from omni.engine.assembly import assemble
+from omni.engine.backtest import for_backtest
+from omni.engine.supervisor import Supervisor
+from omni.logsetup import iso_utc
+from omni.state import KillSwitchLatch
 
 DAY_MS = 86_400_000
 
@@ -76,64 +89,203 @@ def arithmetic(cfg: Config) -> dict[str, Any]:
     }
 
 
-def from_data(cfg: Config, data: list[Path] | None, days: float) -> dict[str, Any]:
-    """Run the real pipeline over the data and count what it offers per day."""
+SYNTHETIC_CAVEAT = (
+    "the synthetic market trends by construction: its profit says nothing about a real edge (a test of the "
+    "machinery, not evidence; run on recorded data with --data for that)"
+)
+
+
+def from_data(cfg: Config, data: list[Path] | None, days: float, progress: TextIO | None = None) -> dict[str, Any]:
+    """Run the real pipeline over the data (recorded files, else the synthetic market) and count what it offers.
+
+    Rates are given per calendar day of the run and per day of evaluating time: from the end of the indicators'
+    warm-up until the kill switch tripped or the run ended (no candidate is evaluated outside it). ``progress``:
+    a stream for a progress bar (a line per 10 %, or a redrawn bar on a terminal)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        run_cfg = for_backtest(cfg, out, data)
-        result = run_backtest(run_cfg, out, duration_s=days * 86400 if days else None)
-    s = result.summary
-    decisions = result.decisions
-    start, end = s.get("market_start_ts"), s.get("market_ts")
-    span_days = max(((end - start) / DAY_MS) if start and end else 0.0, 1e-9)
-    evaluated = len(decisions)
-    sized = sum(1 for d in decisions if d.sized is not None)
-    passed_sim = sum(1 for d in decisions if d.estimate is not None and d.estimate.passed)
-    approved = sum(1 for d in decisions if d.verdict == "approved")
-    per_day: dict[int, Decimal] = {}
-    for t in result.trades:
-        day = (t.closed_ts or 0) // DAY_MS
-        per_day[day] = per_day.get(day, Decimal(0)) + t.net
-    daily = [float(v) for v in per_day.values()]
-    n_days = max(math.ceil(span_days), 1)
-    daily += [0.0] * max(n_days - len(daily), 0)
-    mean = sum(daily) / len(daily)
-    sd = math.sqrt(sum((x - mean) ** 2 for x in daily) / (len(daily) - 1)) if len(daily) > 1 else 0.0
-    half = 1.96 * sd / math.sqrt(len(daily)) if len(daily) > 1 else float("nan")
-    closed = len(result.trades)
-    wins = sum(1 for t in result.trades if t.net > 0)
+        run = _run(for_backtest(cfg, out, data), out, days * 86400 if days else None, progress)
+    return _figures(cfg, run)
+
+
+@dataclass
+class _Run:
+    summary: dict[str, Any]
+    trades: list[Trade]
+    decisions: list[Decision]
+    signals: int
+    dropped: dict[str, int]
+    first_ts: int | None
+    end_ts: int
+    warmup_ms: int
+    killed_ts: int | None
+
+
+def _run(cfg: Config, out: Path, duration_s: float | None, progress: TextIO | None) -> _Run:
+    """The daemon (assembly, supervisor, sim venue) over ``cfg``'s market at max speed, as a backtest runs it."""
+    previous = logsetup.saved()
+    with (out / "events.jsonl").open("w") as events:
+        logsetup.configure("json", cfg.telemetry.log_level, stream=events)
+        try:
+            log = logsetup.get("omni")
+            asm = assemble(cfg, log, duration_s=duration_s, reset_kill_switch=True)
+            asm.telemetry.records = []
+            asm.portfolio.keep_closed = 10**9
+            sup = Supervisor(asm, log, out / "summary.json")
+            if progress is not None:
+                sup.progress = progress_printer(asm, progress)
+            asyncio.run(sup.run())
+        finally:
+            logsetup.restore(previous)  # never leave the process logging into a closed file
+        summary = json.loads((out / "summary.json").read_text())
+        trades = list(asm.portfolio.closed)
+        decisions = asm.telemetry.records or []
+        by_client = {t.client_id: t for t in trades if t.client_id}
+        pairs = [
+            (d.estimate.p, by_client[d.intent.client_id].net > 0)
+            for d in decisions
+            if d.verdict == "approved" and d.estimate is not None and d.intent.client_id in by_client
+        ]  # type: ignore[union-attr]
+        summary["calibration"] = calibration(pairs)
+        trader = asm.trader
+        return _Run(
+            summary, trades, decisions, asm.pipeline.scanner.signals, dict(asm.pipeline.scanner.dropped),
+            trader.first_ts, trader.market_ts, trader.warmup_ms, _tripped_at(trader.latch),
+        )  # fmt: skip
+
+
+def _tripped_at(latch: KillSwitchLatch | None) -> int | None:
+    """The market time the kill switch tripped in this run (from its latch), or None."""
+    if latch is None or not latch.path.exists():
+        return None
+    try:
+        ts = json.loads(latch.path.read_text()).get("market_ts")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(ts) if ts is not None else None
+
+
+def _figures(cfg: Config, run: _Run) -> dict[str, Any]:
+    s = run.summary
+    start = run.first_ts if run.first_ts is not None else run.end_ts
+    span_days = max((run.end_ts - start) / DAY_MS, 0.0)
+    eval_from = start + run.warmup_ms
+    eval_until = min(run.killed_ts, run.end_ts) if run.killed_ts is not None else run.end_ts
+    eval_days = max((eval_until - eval_from) / DAY_MS, 0.0)
+    decisions = run.decisions
+    net = sum((t.net for t in run.trades), Decimal(0))
+    counts = {
+        "signals": run.signals,
+        "candidates_evaluated": len(decisions),
+        "passed_sizer": sum(1 for d in decisions if d.sized is not None),
+        "passed_simulator": sum(1 for d in decisions if d.estimate is not None and d.estimate.passed),
+        "trades": sum(1 for d in decisions if d.verdict == "approved"),
+    }
+    synthetic = s.get("market_source", cfg.market.source) == "synthetic"
+    closed = len(run.trades)
+    wins = sum(1 for t in run.trades if t.net > 0)
     return {
         "source": s.get("market_source", cfg.market.source),
+        "symbols": s.get("symbols"),
         "days": round(span_days, 2),
-        "signals_per_day": round(s.get("scanner_signals", 0) / span_days, 1),
-        "candidates_evaluated_per_day": round(evaluated / span_days, 1),
-        "passed_sizer_per_day": round(sized / span_days, 1),
-        "passed_simulator_per_day": round(passed_sim / span_days, 1),
-        "trades_per_day": round(approved / span_days, 2),
+        "evaluating_days": round(eval_days, 3),
+        "warmup_days": round(run.warmup_ms / DAY_MS, 3),
+        "evaluating_from": iso_utc(eval_from) if eval_days else None,
+        "evaluating_until": iso_utc(eval_until) if eval_days else None,
+        "evaluation_ended_by": "kill_switch" if run.killed_ts is not None else "end_of_run",
+        "per_calendar_day": _rates(counts, net, span_days),
+        "per_evaluating_day": _rates(counts, net, eval_days),
+        "counts": counts,
         "closed_trades": closed,
         "win_rate": round(wins / closed, 4) if closed else None,
-        "avg_net_per_trade_usdt": f"{sum((t.net for t in result.trades), Decimal(0)) / closed:.4f}" if closed else None,
-        "profit_per_day_usdt": round(mean, 4),
-        "profit_per_day_95ci": [round(mean - half, 4), round(mean + half, 4)] if not math.isnan(half) else None,
-        "dropped": s.get("scanner_dropped", {}),
+        "avg_net_per_trade_usdt": f"{net / closed:.4f}" if closed else None,
+        "net_profit_usdt": f"{net:.4f}",
+        "profit_per_day_95ci": None if synthetic else _interval(run.trades, eval_from, eval_days),
+        "synthetic_caveat": SYNTHETIC_CAVEAT if synthetic else None,
+        "dropped": run.dropped,
         "decisions": s.get("decisions", {}),
         "kill_switch": s.get("kill_switch"),
         "calibration": s.get("calibration"),
     }
 
 
+def _rates(counts: dict[str, int], net: Decimal, days: float) -> dict[str, float | None]:
+    """Each count per day, and the net profit per day; None over no time at all."""
+    if days <= 0:
+        return {**dict.fromkeys(counts), "net_profit_usdt": None}
+    out: dict[str, float | None] = {k: round(v / days, 2) for k, v in counts.items()}
+    out["net_profit_usdt"] = round(float(net) / days, 4)
+    return out
+
+
+def _interval(trades: list[Trade], eval_from: int, eval_days: float) -> list[float] | None:
+    """95 % interval of the net profit per day of evaluating time: the mean per day +- 1.96 standard errors of the
+    day-by-day profits (days counted from the start of evaluation; two days at least)."""
+    n = math.ceil(eval_days)
+    if n < 2:
+        return None
+    daily = [0.0] * n
+    for t in trades:
+        day = min(max(((t.closed_ts or eval_from) - eval_from) // DAY_MS, 0), n - 1)
+        daily[day] += float(t.net)
+    mean = sum(daily) / eval_days
+    sd = math.sqrt(sum((x - sum(daily) / n) ** 2 for x in daily) / (n - 1))
+    half = 1.96 * sd / math.sqrt(n)
+    return [round(mean - half, 4), round(mean + half, 4)]
+
+
+def progress_printer(asm: Any, stream: TextIO):  # type: ignore[no-untyped-def]
+    """Progress in market time: a redrawn bar on a terminal, else a line per 10 %. A replay knows its span from
+    its files; the synthetic market from the run's duration."""
+    market, trader = asm.source, asm.trader
+    tty = stream.isatty()
+    shown = {"decile": -1}
+
+    def show(final: bool = False) -> None:
+        start = getattr(market, "first_ts", None) or trader.first_ts
+        end = min(x for x in (getattr(market, "last_ts", None), trader.end_ts) if x is not None) if start else None
+        now = trader.market_ts
+        if final:
+            frac = 1.0
+        elif start is None or end is None or end <= start or not now:
+            frac = 0.0
+        else:
+            frac = max(0.0, min(1.0, (now - start) / (end - start)))
+        text = (
+            f"feasibility [{'#' * int(frac * 30):<30}] {frac * 100:5.1f}%  market day "
+            f"{max(now - (start or now), 0) / DAY_MS:.2f}  candidates {len(asm.telemetry.records or [])}  "
+            f"trades {asm.portfolio.trades_total}"
+        )
+        if tty:
+            stream.write("\r" + text + ("\n" if final else ""))
+            stream.flush()
+        elif int(frac * 10) > shown["decile"]:
+            shown["decile"] = int(frac * 10)
+            stream.write(text + "\n")
+            stream.flush()
+
+    return show
+
+
 def verdicts(cfg: Config, arith: dict[str, Any], data: dict[str, Any] | None) -> list[str]:
-    """Plain statements about the brief's targets."""
+    """Plain statements about the brief's targets (rates per day of evaluating time, the calendar one beside)."""
     out = []
     target = cfg.targets.trades_per_day
+    goal = target * cfg.targets.min_net_profit_usdt
     if data is not None:
-        tpd = data["trades_per_day"]
-        reach = "within reach" if tpd >= target else "OUT OF REACH"
-        out.append(
-            f"{target} trades/day: {reach}. The pipeline found {tpd} qualifying trades/day on this data "
-            f"({data['candidates_evaluated_per_day']} candidates/day evaluated, "
-            f"{data['passed_simulator_per_day']} passed the pre-trade simulator)."
-        )
+        ev, cal = data["per_evaluating_day"], data["per_calendar_day"]
+        if ev["trades"] is None:
+            out.append(
+                f"{target} trades/day: not measured. The run ended before the indicators' warm-up "
+                f"({data['warmup_days']} days) did, so no candidate was evaluated; give it more days."
+            )
+        else:
+            reach = "within reach" if ev["trades"] >= target else "OUT OF REACH"
+            out.append(
+                f"{target} trades/day: {reach}. The pipeline found {ev['trades']:,.2f} qualifying trades per day of "
+                f"evaluating time ({cal['trades']:,.2f} per calendar day of the run; "
+                f"{ev['candidates_evaluated']:,.1f} candidates/day evaluated, {ev['passed_simulator']:,.2f} passed "
+                "the pre-trade simulator)."
+            )
     out.append(
         f"{cfg.targets.min_net_profit_usdt} USDT net per trade is {arith['profit_target_pct_of_capital']} % of "
         f"the {cfg.capital_usdt} USDT capital; with {arith['margin_per_trade_usdt']} USDT margin per trade at "
@@ -150,63 +302,14 @@ def verdicts(cfg: Config, arith: dict[str, Any], data: dict[str, Any] | None) ->
         f"{cfg.risk.max_daily_loss_usdt} USDT and the drawdown at {cfg.risk.max_drawdown_pct} %, and refuses "
         "trades whose simulated expected value after all costs is below the bar."
     )
-    if data is not None and data["profit_per_day_95ci"] is not None:
-        lo, hi = data["profit_per_day_95ci"]
-        goal = target * cfg.targets.min_net_profit_usdt
+    if data is not None and data["synthetic_caveat"]:
+        out.append(f"Profit vs the brief's {goal} USDT/day: not judged here, because {data['synthetic_caveat']}.")
+    elif data is not None and data["per_evaluating_day"]["net_profit_usdt"] is not None:
+        ci = data["profit_per_day_95ci"]
+        interval = f", 95 % interval {ci[0]} .. {ci[1]}" if ci else ""
         out.append(
-            f"Profit/day on this data: {data['profit_per_day_usdt']} USDT (95 % CI {lo} .. {hi}) vs the brief's "
-            f"{goal} USDT/day ({target} x {cfg.targets.min_net_profit_usdt})."
+            f"Profit/day on this data: {data['per_evaluating_day']['net_profit_usdt']} USDT per day of evaluating "
+            f"time{interval} ({data['per_calendar_day']['net_profit_usdt']} per calendar day of the run) vs the "
+            f"brief's {goal} USDT/day ({target} x {cfg.targets.min_net_profit_usdt})."
         )
     return out
-
-
-def markdown(cfg: Config, arith: dict[str, Any], data: dict[str, Any] | None) -> str:
-    lines = [
-        "# OMNI feasibility report",
-        "",
-        "Targets are targets, not promises. These numbers say what the configuration and the data allow.",
-        "",
-        "## Per trade, from the config",
-        "",
-        f"- capital {arith['capital_usdt']} USDT; margin per trade {arith['margin_per_trade_usdt']} USDT "
-        f"(compound.fraction_per_trade); fundable at once: {arith['concurrent_trades_fundable']}",
-        f"- minimum net profit {arith['min_net_profit_usdt']} USDT = {arith['profit_target_pct_of_capital']} % "
-        f"of capital; max loss per trade {arith['max_loss_per_trade_usdt']} USDT; reward/risk needed "
-        f"{arith['reward_to_risk_needed']}",
-        f"- minimum order value {arith['min_order_value_usdt']} USDT",
-        "",
-        "| leverage | notional (USDT) | round-trip costs (USDT) | move needed for the min profit |",
-        "|---:|---:|---:|---:|",
-    ]
-    for r in arith["by_leverage"]:
-        lines.append(
-            f"| {r['leverage']}x | {r['notional_usdt']} | {r['round_trip_costs_usdt']} | {r['move_needed_pct']} % |"
-        )
-    lines += [
-        "",
-        f"Break-even win rate with TP = {cfg.strategy.take_profit_atr} ATR and SL = {cfg.strategy.stop_atr} "
-        "ATR (taker fees both legs and slippage):",
-        "",
-        "| ATR (% of price) | net win | net loss | break-even win rate |",
-        "|---:|---:|---:|---:|",
-    ]
-    for b in arith["breakeven"]:
-        lines.append(f"| {b['atr_pct']} | {b['net_win_pct']} % | {b['net_loss_pct']} % | {b['breakeven_win_rate']} |")
-    if data is not None:
-        lines += [
-            "",
-            f"## What the data offers ({data['source']}, {data['days']} days, the real pipeline)",
-            "",
-            f"- signals/day: {data['signals_per_day']}; candidates evaluated/day: "
-            f"{data['candidates_evaluated_per_day']}; passed the sizer/day: {data['passed_sizer_per_day']}; "
-            f"passed the simulator/day: {data['passed_simulator_per_day']}",
-            f"- trades/day: {data['trades_per_day']}; closed trades: {data['closed_trades']}; win rate: "
-            f"{data['win_rate']}; average net per trade: {data['avg_net_per_trade_usdt']} USDT",
-            f"- profit/day: {data['profit_per_day_usdt']} USDT, 95 % CI {data['profit_per_day_95ci']}",
-            f"- kill switch: {data['kill_switch']}",
-            f"- why candidates were dropped: {data['dropped']}",
-            f"- decisions: {data['decisions']}",
-        ]
-    lines += ["", "## Verdict on the brief's targets", ""]
-    lines += [f"- {v}" for v in verdicts(cfg, arith, data)]
-    return "\n".join(lines) + "\n"

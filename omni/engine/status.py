@@ -1,8 +1,9 @@
-"""``omni status``: how the daemon is doing, read from its journal (works while it runs and after it stopped)."""
+"""``omni status``: how the daemon is doing, read from its journal (works while it runs and after it stopped).
+
+``status`` returns the full dict (``omni status --json``); ``omni.commands.status`` renders it for a person."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +36,7 @@ def status(journal: Journal, kill_switch_latch: str | None) -> dict[str, Any]:
         "journal": str(journal.path),
         "schema_version": journal.schema_version,
         "venue": journal.meta("venue"),
+        "identity": journal.meta("identity"),
         "capital_start": str(start),
         "capital": str(capital),
         "total_profit": str(capital - start - transfers),
@@ -52,31 +54,3 @@ def status(journal: Journal, kill_switch_latch: str | None) -> dict[str, Any]:
         "positions": positions,
         "last_summary_at": summary.get("market_ts"),
     }
-
-
-def markdown(s: dict[str, Any]) -> str:
-    lines = [
-        f"# OMNI status ({s['venue']}, journal {s['journal']})",
-        "",
-        f"- capital: {s['capital']} USDT (start {s['capital_start']}, deposits {s['deposits']}, withdrawals "
-        f"{s['withdrawals']}); total profit {s['total_profit']} USDT",
-        f"- trades today: {s['trades_today']}; active trades: {s['active_trades']}",
-        f"- average profit per trade: {s['avg_profit_per_trade']}; success rate: {s['success_rate']}",
-        f"- fees paid: {s['fees_paid']} USDT; funding paid: {s['funding_paid']} USDT",
-        f"- pace: {json.dumps(s['pace'])}; targets: {json.dumps(s['targets'])}",
-        f"- kill switch: {s['kill_switch'] or 'not tripped'}",
-        "",
-    ]
-    if s["positions"]:
-        lines += [
-            "| symbol | side | size | entry | leverage | liquidation | stop-loss | take-profit |",
-            "|---|---|---:|---:|---:|---:|---:|---:|",
-        ]
-        for p in s["positions"]:
-            lines.append(
-                f"| {p['symbol']} | {p['side']} | {p['size']} | {p['entry_price']} | {p['leverage']} | "
-                f"{p['liq_price']} | {p['stop_loss']} | {p['take_profit']} |"
-            )
-    else:
-        lines.append("No open positions.")
-    return "\n".join(lines) + "\n"

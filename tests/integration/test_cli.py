@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.conftest import ACTIVE, REPO, run_omni
 
 
@@ -148,3 +150,47 @@ def test_backtest_into_a_used_directory_starts_fresh_even_on_other_data(tmp_path
     assert second.returncode == 0, second.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["symbols"] == 1 and summary["bars"] == 600 and summary["capital_start"] == "12"
+
+
+def test_status_reads_as_tables_and_json_for_machines(tmp_path):
+    import json
+
+    run = run_omni(["run", "--speed", "max", "--duration", "600"], tmp_path, OMNI_MARKET__SYMBOLS="5")
+    assert run.returncode == 0, run.stderr
+    human = run_omni(["status"], tmp_path)
+    assert human.returncode == 0, human.stderr
+    assert human.stdout.startswith("# OMNI status") and "| metric | value |" in human.stdout
+    assert "None" not in human.stdout and "success rate: None" not in human.stdout
+    assert "| success rate | n/a (no closed trade yet) |" in human.stdout  # ten market minutes: no trade closed
+    machine = run_omni(["status", "--json"], tmp_path)
+    report = json.loads(machine.stdout)
+    assert report["success_rate"] is None and report["capital"] == run.summary["capital"]
+
+
+def test_feasibility_shows_progress_and_says_what_synthetic_profit_is_worth(tmp_path):
+    run = run_omni(["feasibility", "--days", "0.5"], tmp_path, OMNI_MARKET__SYMBOLS="10")
+    assert run.returncode == 0, run.stderr
+    progress = [x for x in run.stderr.splitlines() if x.startswith("feasibility [")]
+    assert progress and "100.0%" in progress[-1]  # a line per ~10 % (stderr is not a terminal here)
+    out = run.stdout
+    assert "the synthetic market trends by construction: its profit says nothing about a real edge" in out
+    assert "None" not in out and "95 %" not in out
+    assert "| per day | per calendar day of the run | per day of evaluating time |" in out
+
+
+def test_feasibility_over_repeated_data_flags_uses_both_files(tmp_path):
+    import json
+
+    btc, eth = two_files(tmp_path)
+    run = run_omni(["feasibility", "--data", str(btc), "--data", str(eth), "--days", "0", "--json"], tmp_path)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)["data"]
+    assert data["source"] == "replay" and data["symbols"] == 2 and data["synthetic_caveat"] is None
+    assert data["days"] == pytest.approx(600 / 1440, abs=0.01)
+    assert 0 < data["evaluating_days"] < data["days"]  # the warm-up is not evaluating time
+    assert set(data["per_calendar_day"]) == set(data["per_evaluating_day"])
+
+
+def test_feasibility_on_the_synthetic_market_needs_a_number_of_days(tmp_path):
+    run = run_omni(["feasibility", "--days", "0"], tmp_path)
+    assert run.returncode == 2 and "--days must be > 0" in run.stderr

@@ -60,17 +60,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def describe(identity: object) -> str | None:
-    """Which venue and market a journal describes, in words, from its ``identity`` meta (None when it has none)."""
+    """Which venue and market a journal describes, in the words of the resume and refusal messages (None when the
+    journal does not say)."""
+    from omni.engine.scope import describe as words
+
     if not isinstance(identity, dict) or not identity:
         return None
-    parts = []
-    for key, value in identity.items():
-        if value is None or value == []:
-            continue
-        if isinstance(value, list):
-            value = ", ".join(str(v).rsplit("/", 1)[-1] for v in value)
-        parts.append(str(value) if key in ("venue", "market") else f"{key.replace('_', ' ')} {value}")
-    return " ".join(parts) or None
+    return words(identity).replace("account None", f"account {NA}")
 
 
 def _trades_today(s: dict[str, Any]) -> str:

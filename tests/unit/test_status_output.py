@@ -14,7 +14,8 @@ T0 = 1_748_736_000_000  # 2025-06-01 00:00 UTC
 def a_status(**over) -> dict:
     s = {
         "journal": "/x/omni-state/journal.sqlite", "schema_version": 3, "venue": "sim",
-        "identity": {"venue": "sim", "market": "synthetic", "seed": 42, "symbols": 20, "instruments": None},
+        "identity": {"venue": "sim", "market": "synthetic", "seed": 42, "symbols": 20, "start": "2025-06-01",
+                     "instruments": None},
         "capital_start": "12", "capital": "12.68985080", "total_profit": "0.68985080", "deposits": "0",
         "withdrawals": "0", "trades_today": 84, "active_trades": 1, "avg_profit_per_trade": "0.00919784",
         "success_rate": 0.4691, "fees_paid": "3.77496991", "funding_paid": "0.00746929",
@@ -32,7 +33,7 @@ def a_status(**over) -> dict:
 def test_status_is_a_metric_table_and_a_positions_table():
     text = markdown(a_status())
     assert text.startswith("# OMNI status (sim)\n")
-    assert "Market: sim synthetic seed 42 symbols 20" in text
+    assert "Market: sim synthetic seed 42, 20 symbols" in text
     assert "| metric | value |" in text and "| capital | 12.6898508 USDT |" in text
     assert "| success rate | 46.9 % |" in text
     assert "| trades today | 84 (target 750 a day; pace behind: 375 expected by now) |" in text
@@ -61,11 +62,10 @@ def test_a_journal_without_a_summary_yet_says_n_a_never_none():
 def test_describe_names_the_market_in_words():
     assert describe(None) is None and describe({}) is None
     assert describe({"venue": "sim", "market": "replay", "files": ["/d/BTCUSDT.csv.gz", "/d/ETHUSDT.csv"]}) == (
-        "sim replay files BTCUSDT.csv.gz, ETHUSDT.csv"
+        "sim replay of BTCUSDT.csv.gz, ETHUSDT.csv"
     )
-    assert describe({"venue": "bybit-testnet", "host": "api-testnet.bybit.com", "user_id": None}) == (
-        "bybit-testnet host api-testnet.bybit.com"
-    )
+    bybit = describe({"venue": "bybit-testnet", "host": "api-testnet.bybit.com", "user_id": None})
+    assert bybit == "bybit-testnet at api-testnet.bybit.com, account n/a"
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,8 @@ def describe(identity: dict[str, Any] | None) -> str:
 
 def claim_journal(cfg: Config, identity: dict[str, Any], *, fresh: bool, log: Any) -> bool:
     """True when the journal in ``engine.state_dir`` is this run's to resume; False when this run starts a new one
-    (none there, an empty one, or ``fresh`` moved the old one aside). Raises ``JournalMismatch`` otherwise."""
+    (none there, an empty one, or ``fresh`` moved the old one aside, whichever market it described). Raises
+    ``JournalMismatch`` for another market's journal without ``fresh``."""
     path = cfg.engine.journal_path
     if not path.exists():
         return False
@@ -82,14 +83,14 @@ def claim_journal(cfg: Config, identity: dict[str, Any], *, fresh: bool, log: An
         used = journal.meta("capital_start") is not None
     finally:
         journal.close()
-    if same_run(theirs, identity):
-        return used
-    if not used and theirs is None:
-        return False  # created and never written to: nothing of another account in it
+    if not used:
+        return False  # created and never written to: nothing of any account in it
     if fresh:
         kept = set_aside(path)
         log.warning("journal_set_aside", journal=str(path), kept=str(kept), was=theirs, now=identity)
         return False
+    if same_run(theirs, identity):
+        return True
     raise JournalMismatch(
         f"the journal {path} belongs to {describe(theirs)}, not to this run ({describe(identity)}). Resume it with "
         "the same venue and market, or start a new journal with --fresh (the old one is kept beside it, renamed), "

@@ -94,3 +94,16 @@ def test_replay_identity_is_the_resolved_files_in_order(tmp_path):
     two = sim_identity(cfg_in(tmp_path, OMNI_MARKET__SOURCE="replay", OMNI_MARKET__DATA_FILES=f'["{b}", "{a}"]'))
     assert one == two and one["files"] == [str(b.resolve()), str(a.resolve())]
     assert describe(one) == "sim replay of A.csv.gz, B.csv.gz"
+
+
+def test_fresh_starts_a_new_journal_for_the_same_market_too(tmp_path):
+    cfg = cfg_in(tmp_path)
+    journal_with(cfg, sim_identity(cfg))
+    assert claim_journal(cfg, sim_identity(cfg), fresh=True, log=Log()) is False
+    assert not cfg.engine.journal_path.exists()
+
+
+def test_an_empty_journal_of_another_market_is_simply_reused(tmp_path):
+    cfg = cfg_in(tmp_path)
+    journal_with(cfg, {"venue": "bybit-demo"}, used=False)
+    assert claim_journal(cfg, sim_identity(cfg), fresh=False, log=Log()) is False

@@ -33,7 +33,7 @@ from omni.engine.telemetry import Telemetry
 from omni.engine.trader import Trader
 from omni.exchange.matching import MatchingEngine
 from omni.journal import Journal
-from omni.state import KillSwitchLatch
+from omni.state import KillSwitchLatch, calibration_writer
 from omni.venues.bybit import BybitVenue
 from omni.venues.bybit_transport import default_urls
 from omni.venues.instruments_file import default_instruments_path, generated_instruments, load_instruments
@@ -334,7 +334,7 @@ def _core(
     pipeline.outcomes = OutcomeTracker(float(cfg.fees.taker), float(slip), st.max_hold_bars)
     cal = cfg.calibration
     pipeline.recalibration = WalkForwardCalibration(int(cal.fold_days * 86_400_000), cal.method, cal.min_fit)
-    pipeline.recalibration.on_refit = _calibration_writer(cfg.engine.state_dir / "calibration.json", log)
+    pipeline.recalibration.on_refit = calibration_writer(cfg.engine.state_dir / "calibration.json", log)
     targets = {"trades_per_day": cfg.targets.trades_per_day, "min_net_profit_usdt": cfg.targets.min_net_profit_usdt}
     telemetry = Telemetry(log, portfolio, targets)
     executor = Executor(venue, guard, portfolio, client_ids, log, r.max_loss_per_trade_usdt, TriggerBy(r.stop_trigger))
@@ -370,24 +370,6 @@ def _core(
     )
     trader.journal = executor.journal = telemetry.journal = writer
     return Assembly(cfg, venue, portfolio, guard, pipeline, executor, telemetry, trader, info, source, writer, known)
-
-
-def _calibration_writer(path: Path, log: Any) -> Any:
-    """The walk-forward calibration's state (each fold's map and whether it is on) into the state directory."""
-
-    def write(wf: WalkForwardCalibration) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(wf.to_dict(), indent=2) + "\n")
-            tmp.replace(path)
-        except OSError as e:
-            log.warning("calibration_not_saved", path=str(path), error=repr(e))
-        cur = wf.current
-        if cur is not None:
-            log.info("calibration_fold", fold=cur.fold, n_fit=cur.n_fit, active=cur.active, gain=cur.gain)
-
-    return write
 
 
 def _iso(ms: int) -> str:

@@ -56,3 +56,11 @@ def test_vetoed_candidates_get_an_outcome_too(result):
     assert untaken and all(f.exit in ("StopLoss", "TakeProfit", "TimeStop", "Liquidation") for f in untaken)
     assert s["forecasts"]["n"] == len(r.forecasts)
     assert s["forecasts"]["taken"]["n"] <= s["forecasts"]["n"]
+
+
+def test_the_recalibration_state_is_kept_in_the_state_directory(result):
+    out, r = result
+    saved = json.loads((out / "state" / "calibration.json").read_text())
+    assert saved["method"] == "isotonic" and saved["folds"]
+    assert saved["folds"][0]["fold"] == 0 and saved["folds"][0]["n_fit"] == 0  # nothing before the first fold
+    assert r.summary["recalibration"]["folds"][0]["fold"] == 0

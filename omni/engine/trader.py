@@ -67,6 +67,7 @@ class Trader:
         #: time stop (strategy.max_hold_bars): symbol -> market time at which its position is closed at market,
         #: the decision time + max_hold_bars bars of the signal's timeframe (the rule the simulator replays)
         self.time_stops: dict[str, int] = {}
+        self._time_stop_retry: dict[str, int] = {}  # symbol -> market time before which a refused one waits
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume the venue stream until it ends, ``stop`` is set or the duration is reached. Safe to call
@@ -143,6 +144,7 @@ class Trader:
 
     def set_time_stop(self, symbol: str, deadline: int | None) -> None:
         """Arm (or with None, clear) a symbol's time stop; journaled, so a restart keeps it."""
+        self._time_stop_retry.pop(symbol, None)
         if deadline is None:
             if self.time_stops.pop(symbol, None) is None:
                 return
@@ -162,14 +164,21 @@ class Trader:
                 if symbol not in self.guard.pending:
                     self.set_time_stop(symbol, None)
                 continue
-            if now < deadline:
+            if now < deadline or now < self._time_stop_retry.get(symbol, 0):
                 continue
             events = await self.executor.close(symbol, pos)
-            if not any(isinstance(e, OrderRejected) for e in events):
+            rejected = [e for e in events if isinstance(e, OrderRejected)]
+            if not rejected:
                 trade = self.portfolio.open_trades.get(symbol)
                 if trade is not None:
                     trade.exit_reason = "TimeStop"
                 self.log.info("time_stop", symbol=symbol, deadline_ts=deadline, market_ts=now)
+            else:
+                # refused (110017: the exchange is already flat, a stop or take-profit filled and its push or the
+                # next resync will book it; or anything else): once a market minute at most, never on every batch.
+                # A position that went flat clears its time stop with its PositionChanged.
+                self._time_stop_retry[symbol] = now + 60_000
+                self.log.info("time_stop_refused", symbol=symbol, code=rejected[0].code, market_ts=now)
             await self.apply(events)
 
     async def reconcile(self) -> None:

@@ -159,6 +159,10 @@ def assemble(
     return asm
 
 
+#: how far before the journal's last fill a restarted Bybit run re-reads executions and the transaction log
+RESTART_REREAD_MS = 86_400_000
+
+
 def bybit_venue(cfg: Config, log: Any, api_key: str, api_secret: str) -> BybitVenue:
     """The Bybit venue of ``cfg`` (no I/O yet), primed from the journal: the execIds already booked and the time
     from which executions must be re-read, so a restart books what happened while it was down, once."""
@@ -196,7 +200,10 @@ def bybit_venue(cfg: Config, log: Any, api_key: str, api_secret: str) -> BybitVe
     if path.exists():
         journal = Journal(path)
         try:
-            venue.seen_exec, venue.exec_since_ms = journal.execution_cursor()
+            venue.seen_exec, last = journal.execution_cursor()
+            # re-read a day before the last booked fill (the execIds dedupe): a daemon killed while lagging has
+            # fills its venue had seen (older than the last one it booked) that never reached the journal
+            venue.exec_since_ms = None if last is None else last - RESTART_REREAD_MS
             venue.seen_tx = journal.transfer_ids()
         finally:
             journal.close()

@@ -158,6 +158,7 @@ class Trader:
         stop or take-profit inside the last bar wins, as in the simulator). A stop whose entry never became a
         position (rejected, cancelled, closed) is dropped once nothing is pending for the symbol."""
         positions = self.portfolio.positions
+        held: dict[str, Any] | None = None
         for symbol, deadline in list(self.time_stops.items()):
             pos = positions.get(symbol)
             if pos is None:
@@ -165,6 +166,12 @@ class Trader:
                     self.set_time_stop(symbol, None)
                 continue
             if now < deadline or now < self._time_stop_retry.get(symbol, 0):
+                continue
+            if held is None:
+                held = await self.venue.positions()
+            if symbol not in held:
+                # the venue already saw it go flat (a stop or take-profit filled; its events are on their way to
+                # the ledger): no close to send, the PositionChanged clears the time stop
                 continue
             events = await self.executor.close(symbol, pos)
             rejected = [e for e in events if isinstance(e, OrderRejected)]

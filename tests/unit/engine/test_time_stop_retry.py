@@ -33,13 +33,17 @@ class Executor:
         return self.reply(symbol)
 
 
-def trader_with(reply) -> tuple[Trader, Executor]:
+def trader_with(reply, venue_flat: bool = False) -> tuple[Trader, Executor]:
     portfolio = Portfolio(D(100))
     pos = Position("BTCUSDT", Side.BUY, D("0.01"), D(20000), D(10), D(20), D(18000), D(17900), None, D(19800), T0)
     portfolio.positions["BTCUSDT"] = pos
     executor = Executor(reply)
     telemetry = SimpleNamespace(event=lambda ev: None, trade_closed=lambda t: None)
-    venue = SimpleNamespace(equity=lambda: D(100), name="sim", now_ms=lambda: T0)
+
+    async def venue_positions():
+        return {} if venue_flat else {"BTCUSDT": pos}
+
+    venue = SimpleNamespace(equity=lambda: D(100), name="sim", now_ms=lambda: T0, positions=venue_positions)
     guard = SimpleNamespace(pending=set(), observe=lambda p, e: None, settle=lambda s: None)
     pipeline = SimpleNamespace(params=SimpleNamespace(ghost=SimpleNamespace(max_hold_bars=3)))
     t = Trader(venue, pipeline, portfolio, guard, executor, telemetry, Log())  # type: ignore[arg-type]
@@ -70,3 +74,10 @@ def test_before_the_deadline_nothing_is_sent_and_a_close_marks_the_trade():
 
     asyncio.run(go())
     assert ex.calls == 1 and t.portfolio.open_trades["BTCUSDT"].exit_reason == "TimeStop"
+
+
+def test_no_close_is_sent_when_the_venue_already_saw_the_position_go_flat():
+    # the stop filled on the exchange and the venue knows, but the ledger has not booked the fill yet
+    t, ex = trader_with(lambda s: [], venue_flat=True)
+    asyncio.run(t.enforce_time_stops(T0 + 180_000))
+    assert ex.calls == 0 and "BTCUSDT" in t.time_stops  # cleared by the PositionChanged when it is applied

@@ -174,6 +174,10 @@ class Journal:
             last = self.db.execute("SELECT MIN(created_ts) FROM orders").fetchone()[0]
         return seen, last
 
+    def exec_ids_since(self, ts: int) -> set[str]:
+        """The execIds journaled from ``ts`` on."""
+        return {r[0] for r in self.db.execute("SELECT exec_id FROM fills WHERE ts >= ?", (ts,))}
+
     def known_position_symbols(self) -> set[str]:
         """Symbols where a position on the venue is this journal's own: an open position row, or an entry sent
         (or about to be: its intent is written first) after the symbol's last flat row, not known to have failed.

@@ -181,6 +181,12 @@ class JournalWriter:
                 self.pending[:0] = batch  # kept for the next attempt, never dropped
                 raise
 
+    async def read(self, fn: Any) -> Any:
+        """Flush, then run ``fn(journal)`` in the writer's thread while no write can interleave."""
+        await self.flush()
+        async with self._lock:
+            return await asyncio.to_thread(fn, self.journal)
+
     async def record_intent(self, intent: OrderIntent, ts: int) -> None:
         """Durably write an order's link id before it is sent (and flush what came before it, in order)."""
         self.pending.append(intent_record(intent, ts))

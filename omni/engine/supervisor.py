@@ -32,6 +32,10 @@ EXIT_TASK_FAILED = 1
 EXIT_SECOND_SIGNAL = 130
 
 
+#: how far back the final resync of a live venue re-reads executions the journal may lack
+FINAL_REREAD_MS = 3_600_000
+
+
 class Supervisor:
     def __init__(self, asm: Assembly, log: Any, summary_json: Path | None = None):
         self.asm = asm
@@ -194,6 +198,15 @@ class Supervisor:
         position the ledger holds and the venue does not (or holds differently) is corrected and journaled, so
         the final summary never reports trades a late or stale push left open."""
         asm = self.asm
+        forget = getattr(asm.venue, "forget_unbooked", None)
+        if forget is not None and asm.journal is not None:
+            # what the venue saw but the ledger never booked (handled by a stream the stopped market task was
+            # reading) is read again: only the journal's execIds count as booked
+            since = asm.venue.now_ms() - FINAL_REREAD_MS
+            try:
+                forget(await asm.journal.read(lambda j: j.exec_ids_since(since - 3_600_000)), since)
+            except Exception as e:
+                self.log.error("shutdown_reread_unavailable", error=repr(e))
         try:
             await asm.trader.apply(await asyncio.wait_for(asm.venue.settle(0.2), asm.cfg.engine.shutdown_timeout_s))
         except Exception as e:  # the exchange is unreachable: say so, keep what we know

@@ -68,6 +68,7 @@ class Trader:
         #: the decision time + max_hold_bars bars of the signal's timeframe (the rule the simulator replays)
         self.time_stops: dict[str, int] = {}
         self._time_stop_retry: dict[str, int] = {}  # symbol -> market time before which a refused one waits
+        self._hold_ms: dict[str, int] = {}  # entries sent, not yet filled: their holding time
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume the venue stream until it ends, ``stop`` is set or the duration is reached. Safe to call
@@ -129,6 +130,7 @@ class Trader:
                         continue
                     hold_ms = self.pipeline.params.ghost.max_hold_bars * decision.candidate.timeframe * 60_000
                     self.set_time_stop(decision.symbol, decision.ts + hold_ms)
+                    self._hold_ms[decision.symbol] = hold_ms  # re-anchored at the fill (see apply)
                     await self.apply(await self.executor.submit(decision.approved))
             outcomes = self.pipeline.outcomes
             if outcomes is not None and outcomes.fresh:
@@ -146,6 +148,7 @@ class Trader:
         """Arm (or with None, clear) a symbol's time stop; journaled, so a restart keeps it."""
         self._time_stop_retry.pop(symbol, None)
         if deadline is None:
+            self._hold_ms.pop(symbol, None)
             if self.time_stops.pop(symbol, None) is None:
                 return
         else:
@@ -225,6 +228,11 @@ class Trader:
                     # the pending entry became a position; a flat push (e.g. Bybit's after set-leverage, before
                     # the fill) does not free its slot, or max_concurrent could be exceeded on the exchange
                     self.guard.settle(ev.symbol)
+                    hold = self._hold_ms.pop(ev.symbol, None)
+                    if hold is not None and ev.symbol in self.time_stops:
+                        # held for max_hold_bars from the fill: the decision time in the sim, later on a live venue
+                        # whose fill (or whose report of it) came late
+                        self.set_time_stop(ev.symbol, max(self.time_stops[ev.symbol], ev.ts + hold))
                 if ev.position is not None and ev.position.stop_loss is None:
                     unprotected.append(ev.position)
                 elif ev.position is None:

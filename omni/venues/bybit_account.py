@@ -218,6 +218,12 @@ class BybitAccount:
             return ZERO
         return self._trade_pnl.get(str(item.get("execId")))
 
+    def forget_unbooked(self, booked: set[str], since_ms: int) -> None:
+        """Count as seen only the executions the journal booked, and re-read from ``since_ms``: the next resync hands
+        out again what this run saw but never booked (events in flight when the market task stopped)."""
+        self.seen_exec = set(booked)
+        self.exec_since_ms = since_ms if self.exec_since_ms is None else min(self.exec_since_ms, since_ms)
+
     def position_symbols(self) -> list[str]:
         """The symbols the account holds a position in, as last read or pushed."""
         return sorted(self._positions)

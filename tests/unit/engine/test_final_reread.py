@@ -1,0 +1,69 @@
+"""At exit the ledger's last word is the exchange's, fills included: the final resync of a live venue counts only
+the journal's execIds as booked and re-reads the last hour, so fills the stopped market task had taken from the
+stream but never booked are handed out again and journaled."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal as D
+from types import SimpleNamespace
+
+from omni.domain.orders import ExecType, Fill, Side
+from omni.engine.journaling import JournalWriter, fill_record
+from omni.engine.supervisor import FINAL_REREAD_MS, Supervisor
+from omni.journal import Journal
+
+NOW = 1_796_048_400_000
+
+
+class Log:
+    def __getattr__(self, level):
+        return lambda event, **kw: None
+
+
+def fill(exec_id: str, ts: int) -> Fill:
+    return Fill(exec_id, "o", "c", "BTCUSDT", Side.BUY, D("0.01"), D(20000), D("0.11"), D("0.00055"), False,
+                ExecType.TRADE, D(0), ts)  # fmt: skip
+
+
+class Venue:
+    def __init__(self):
+        self.seen_exec = {"booked", "seen-not-booked"}
+        self.exec_since_ms = NOW - 60_000
+        self.settled_with: set[str] | None = None
+
+    def forget_unbooked(self, booked, since_ms):
+        self.seen_exec = set(booked)
+        self.exec_since_ms = min(self.exec_since_ms, since_ms)
+
+    def now_ms(self):
+        return NOW
+
+    async def settle(self, timeout_s):
+        self.settled_with = set(self.seen_exec)
+        return []
+
+    async def positions(self):
+        return {}
+
+
+def test_the_final_resync_forgets_what_the_journal_never_booked(tmp_path):
+    journal = Journal(tmp_path / "j.sqlite")
+    journal.write([fill_record(fill("booked", NOW - 120_000)), fill_record(fill("old", NOW - 3 * FINAL_REREAD_MS))])
+    writer = JournalWriter(journal, Log())
+    venue = Venue()
+    applied = []
+
+    async def apply(events):
+        applied.extend(events)
+
+    asm = SimpleNamespace(
+        venue=venue,
+        journal=writer,
+        trader=SimpleNamespace(apply=apply),
+        portfolio=SimpleNamespace(positions={}),
+        cfg=SimpleNamespace(engine=SimpleNamespace(shutdown_timeout_s=4.0)),
+    )
+    asyncio.run(Supervisor(asm, Log())._final_reconcile())  # type: ignore[arg-type]
+    assert venue.settled_with == {"booked"}  # "seen-not-booked" is read again; the old fill is outside the window
+    assert venue.exec_since_ms == NOW - FINAL_REREAD_MS

@@ -177,6 +177,10 @@ class Trader:
                 # the ledger): no close to send, the PositionChanged clears the time stop
                 continue
             events = await self.executor.close(symbol, pos)
+            # accepted or refused, the next try is a market minute later at the soonest: a live fill takes a while
+            # to come back, and a refused close (110017: already flat, its fill not booked yet) must not repeat on
+            # every batch. A position that went flat clears its time stop with its PositionChanged.
+            self._time_stop_retry[symbol] = now + 60_000
             rejected = [e for e in events if isinstance(e, OrderRejected)]
             if not rejected:
                 trade = self.portfolio.open_trades.get(symbol)
@@ -184,10 +188,6 @@ class Trader:
                     trade.exit_reason = "TimeStop"
                 self.log.info("time_stop", symbol=symbol, deadline_ts=deadline, market_ts=now)
             else:
-                # refused (110017: the exchange is already flat, a stop or take-profit filled and its push or the
-                # next resync will book it; or anything else): once a market minute at most, never on every batch.
-                # A position that went flat clears its time stop with its PositionChanged.
-                self._time_stop_retry[symbol] = now + 60_000
                 self.log.info("time_stop_refused", symbol=symbol, code=rejected[0].code, market_ts=now)
             await self.apply(events)
 

@@ -81,3 +81,14 @@ def test_no_close_is_sent_when_the_venue_already_saw_the_position_go_flat():
     t, ex = trader_with(lambda s: [], venue_flat=True)
     asyncio.run(t.enforce_time_stops(T0 + 180_000))
     assert ex.calls == 0 and "BTCUSDT" in t.time_stops  # cleared by the PositionChanged when it is applied
+
+
+def test_an_accepted_close_whose_fill_is_not_back_yet_is_not_sent_again_on_the_next_batch():
+    t, ex = trader_with(lambda s: [])  # accepted; the position stays in the ledger until its fill is reported
+
+    async def go():
+        for k in range(5):
+            await t.enforce_time_stops(T0 + 180_000 + k * 10_000)
+
+    asyncio.run(go())
+    assert ex.calls == 1

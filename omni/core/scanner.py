@@ -4,8 +4,9 @@ incrementally per bar; filters and ranks the symbols that signal into candidates
 Per timeframe a symbol keeps its recent bars (the history the pre-trade simulator replays), a rolling
 turnover sum, a rolling ATR and a rolling realised volatility (running sums; no recompute over the
 window). The entry signal is a Donchian breakout: a close beyond the highest high / lowest low of the last
-``breakout_bars`` bars, scored by how far beyond, in ATRs. Spread is not in bar data: it is ``None`` here
-and filled in by venues that publish quotes.
+``breakout_bars`` bars, scored by how far beyond, in ATRs. The bars where it fired are kept per side
+(``Series.entries``): the pre-trade simulator replays the order from those, not from every bar. Spread is not
+in bar data: it is ``None`` here and filled in by venues that publish quotes.
 """
 
 from __future__ import annotations

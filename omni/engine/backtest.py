@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -102,15 +103,17 @@ def for_backtest(cfg: Config, out: Path, data: list[Path] | None) -> Config:
     return cfg.model_copy(update={"market": market, "engine": engine})
 
 
-def run_backtest(
+def run_daemon(
     cfg: Config,
     out: Path,
     *,
     duration_s: float | None = None,
-    progress: TextIO | None = None,
+    progress: Callable[[Assembly], Callable[..., None]] | None = None,
     events_path: Path | None = None,
-) -> BacktestResult:
-    """Run the daemon over the configured market at max speed and write the result files into ``out``."""
+) -> tuple[Assembly, int]:
+    """The daemon (same assembly, supervisor and sim venue) over ``cfg``'s market at max speed, as a backtest
+    (and ``omni feasibility``) runs it: always a new journal, the log into ``events.jsonl``, every decision and
+    closed trade kept in memory. ``progress(asm)`` builds the supervisor's progress callback."""
     out.mkdir(parents=True, exist_ok=True)
     # a backtest always starts fresh: an earlier run's journal in the same directory is not resumed
     journal = cfg.engine.journal_path
@@ -120,27 +123,53 @@ def run_backtest(
     previous = logsetup.saved()
     with events_path.open("w") as events:
         logsetup.configure("json", cfg.telemetry.log_level, stream=events)
-        log = logsetup.get("omni")
-        asm = assemble(cfg, log, duration_s=duration_s, reset_kill_switch=True)
-        asm.telemetry.records = []
-        asm.portfolio.keep_closed = 10**9
-        sup = Supervisor(asm, log, out / "summary.json")
-        if progress is not None:
-            sup.progress = _progress_printer(asm, progress, duration_s)
         try:
+            log = logsetup.get("omni")
+            asm = assemble(cfg, log, duration_s=duration_s, reset_kill_switch=True)
+            asm.telemetry.records = []
+            asm.portfolio.keep_closed = 10**9
+            sup = Supervisor(asm, log, out / "summary.json")
+            if progress is not None:
+                sup.progress = progress(asm)
             code = asyncio.run(sup.run())
         finally:
             logsetup.restore(previous)  # never leave the process logging into a closed file
-    summary = json.loads((out / "summary.json").read_text())
-    trades = list(asm.portfolio.closed)
-    decisions = asm.telemetry.records or []
+    return asm, code
+
+
+def taken_calibration(trades: list[Trade], decisions: list[Decision]) -> dict[str, object]:
+    """The short calibration over taken trades: (forecast p, realised win) of every approved decision that closed."""
     by_client = {t.client_id: t for t in trades if t.client_id}
     pairs = [
         (d.estimate.p, by_client[d.intent.client_id].net > 0)
         for d in decisions
         if d.verdict == "approved" and d.estimate is not None and d.intent.client_id in by_client
     ]  # type: ignore[union-attr]
-    summary["calibration"] = calibration(pairs)
+    return calibration(pairs)
+
+
+def run_backtest(
+    cfg: Config,
+    out: Path,
+    *,
+    duration_s: float | None = None,
+    progress: TextIO | None = None,
+    events_path: Path | None = None,
+) -> BacktestResult:
+    """Run the daemon over the configured market at max speed and write the result files into ``out``."""
+    stream = progress
+    asm, code = run_daemon(
+        cfg,
+        out,
+        duration_s=duration_s,
+        progress=None if stream is None else (lambda a: _progress_printer(a, stream, duration_s)),
+        events_path=events_path,
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    trades = list(asm.portfolio.closed)
+    decisions = asm.telemetry.records or []
+    by_client = {t.client_id: t for t in trades if t.client_id}
+    summary["calibration"] = taken_calibration(trades, decisions)
     outcomes = asm.pipeline.outcomes
     resolved = list(outcomes.resolved) if outcomes is not None else []
     fold_ms = int(cfg.calibration.fold_days * 86_400_000)

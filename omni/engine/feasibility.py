@@ -11,7 +11,6 @@ synthetic market trends by construction, so its profit is no evidence of an edge
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import tempfile
@@ -20,14 +19,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from omni import logsetup
 from omni.config import Config
-from omni.core.calibration import calibration
 from omni.core.pipeline import Decision
 from omni.core.portfolio import Trade
-from omni.engine.assembly import assemble
-from omni.engine.backtest import for_backtest
-from omni.engine.supervisor import Supervisor
+from omni.engine.backtest import for_backtest, run_daemon, taken_calibration
 from omni.logsetup import iso_utc
 from omni.state import KillSwitchLatch
 
@@ -121,36 +116,20 @@ class _Run:
 
 
 def _run(cfg: Config, out: Path, duration_s: float | None, progress: TextIO | None) -> _Run:
-    """The daemon (assembly, supervisor, sim venue) over ``cfg``'s market at max speed, as a backtest runs it."""
-    previous = logsetup.saved()
-    with (out / "events.jsonl").open("w") as events:
-        logsetup.configure("json", cfg.telemetry.log_level, stream=events)
-        try:
-            log = logsetup.get("omni")
-            asm = assemble(cfg, log, duration_s=duration_s, reset_kill_switch=True)
-            asm.telemetry.records = []
-            asm.portfolio.keep_closed = 10**9
-            sup = Supervisor(asm, log, out / "summary.json")
-            if progress is not None:
-                sup.progress = progress_printer(asm, progress)
-            asyncio.run(sup.run())
-        finally:
-            logsetup.restore(previous)  # never leave the process logging into a closed file
-        summary = json.loads((out / "summary.json").read_text())
-        trades = list(asm.portfolio.closed)
-        decisions = asm.telemetry.records or []
-        by_client = {t.client_id: t for t in trades if t.client_id}
-        pairs = [
-            (d.estimate.p, by_client[d.intent.client_id].net > 0)
-            for d in decisions
-            if d.verdict == "approved" and d.estimate is not None and d.intent.client_id in by_client
-        ]  # type: ignore[union-attr]
-        summary["calibration"] = calibration(pairs)
-        trader = asm.trader
-        return _Run(
-            summary, trades, decisions, asm.pipeline.scanner.signals, dict(asm.pipeline.scanner.dropped),
-            trader.first_ts, trader.market_ts, trader.warmup_ms, _tripped_at(trader.latch),
-        )  # fmt: skip
+    """The daemon over ``cfg``'s market at max speed, as a backtest runs it (``backtest.run_daemon``)."""
+    stream = progress
+    asm, _ = run_daemon(
+        cfg, out, duration_s=duration_s, progress=None if stream is None else (lambda a: progress_printer(a, stream))
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    trades = list(asm.portfolio.closed)
+    decisions = asm.telemetry.records or []
+    summary["calibration"] = taken_calibration(trades, decisions)
+    trader = asm.trader
+    return _Run(
+        summary, trades, decisions, asm.pipeline.scanner.signals, dict(asm.pipeline.scanner.dropped),
+        trader.first_ts, trader.market_ts, trader.warmup_ms, _tripped_at(trader.latch),
+    )  # fmt: skip
 
 
 def _tripped_at(latch: KillSwitchLatch | None) -> int | None:

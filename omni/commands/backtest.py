@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         from omni.engine.report import write_report
         from omni.journal import Journal
 
-        write_report(Journal(cfg.engine.journal_path, read_only=True), out, cfg.calibration.fold_days)
+        journal = Journal(cfg.engine.journal_path, read_only=True)
+        write_report(journal, out, cfg.calibration.fold_days, notes=s.get("data_notes"))
         print(f"wrote {out}/summary.json, trades.csv, decisions.csv, events.jsonl, report.md (with plots)")
     except ImportError:
         print(f"wrote {out}/summary.json, trades.csv, decisions.csv, events.jsonl, report.md (no plots: no matplotlib)")

@@ -45,9 +45,10 @@ def positive_seconds(text: str) -> float:
 
 
 def existing_file(text: str) -> Path:
+    """A data file, or a market-data directory (the Parquet store of ``omni data``)."""
     p = Path(text)
-    if not p.is_file():
-        raise argparse.ArgumentTypeError(f"data file not found: {text}")
+    if not (p.is_file() or p.is_dir()):
+        raise argparse.ArgumentTypeError(f"data file or directory not found: {text}")
     return p.resolve()
 
 

@@ -9,6 +9,7 @@ from omni import __version__
 from omni.commands import (
     backtest,
     check_config,
+    data,
     emulator,
     feasibility,
     rehearse,
@@ -29,7 +30,7 @@ the summary reports what was achieved next to them.
 """
 
 #: the commands in the order ``omni --help`` lists them; each module has NAME, add_parser(sub) and run(args)
-COMMANDS = (run, backtest, feasibility, report, status, reset_kill_switch, emulator, check_config, rehearse)
+COMMANDS = (run, backtest, feasibility, report, status, reset_kill_switch, data, emulator, check_config, rehearse)
 
 
 def build_parser() -> argparse.ArgumentParser:

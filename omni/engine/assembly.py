@@ -39,6 +39,8 @@ from omni.venues.bybit_transport import default_urls
 from omni.venues.instruments_file import default_instruments_path, generated_instruments, load_instruments
 from omni.venues.replay import ReplayMarket, classify, sibling_funding
 from omni.venues.sim import SimVenue
+from omni.venues.snapshots import in_force
+from omni.venues.store import read_manifest
 from omni.venues.synthetic import SyntheticMarket
 
 
@@ -65,11 +67,38 @@ def replay_files(paths: list[Path]) -> list[Path]:
     """The given files plus, for each kline file in the shared-data layout, its funding file if present."""
     out = list(paths)
     for p in paths:
-        if classify(p) == "klines":
+        if not p.is_dir() and classify(p) == "klines":
             f = sibling_funding(p)
             if f is not None and f not in out:
                 out.append(f)
     return out
+
+
+def store_notes(source: ReplayMarket, root: Path, explicit: bool) -> list[str]:
+    """Use a store's instrument snapshot for its symbols (unless an instruments file is configured) and say what a
+    reader of the results must know: whether the specs are point-in-time, survivorship."""
+    notes = []
+    snap = in_force(root, source.first_ts, source.last_ts)
+    if snap is not None and not explicit:
+        source.use_instruments({s: i for s, i in snap.instruments.items() if s in source.klines})
+        notes.append(snap.note(source.first_ts))
+        notes += [f"snapshot {name} falls inside the replay and is not applied mid-run" for name in snap.later]
+    elif snap is None:
+        notes.append(f"{root}: no instrument snapshot; specs come from the instruments file or are assumed")
+    request = read_manifest(root).get("request") or {}
+    if request.get("all_listed"):
+        notes.append(f"{root}: --symbols all was the symbols listed on {request.get('snapshot', '?')[:10]}; "
+                     "delisted symbols are absent (survivorship bias: results lean optimistic)")  # fmt: skip
+    return notes
+
+
+def mark_note(source: ReplayMarket) -> str:
+    marked = len(source.mark)
+    if not marked:
+        return "no mark-price bars: liquidation triggers on last-price bar extremes"
+    missing = len(source.symbols) - marked
+    rest = f"; on last-price bar extremes for the other {missing}" if missing else ""
+    return f"liquidation triggers on mark-price bars for {marked} symbols{rest}"
 
 
 def load_market(cfg: Config) -> tuple[Any, dict[str, Instrument], dict[str, Any]]:
@@ -80,11 +109,16 @@ def load_market(cfg: Config) -> tuple[Any, dict[str, Instrument], dict[str, Any]
     if m.source == "replay":
         files = replay_files(list(m.data_files))
         source = ReplayMarket(files, known)
+        notes = list(source.notes)
+        for root in (f for f in files if f.is_dir()):
+            notes += store_notes(source, root, explicit=m.instruments_file is not None)
+        notes.append(mark_note(source))
         info = {
             "source": "replay",
             "files": [str(f) for f in files],
             "symbols": source.symbols,
             "instruments_file": str(path) if path else None,
+            "notes": notes,
         }
         return source, source.instruments, info
     if not known:

@@ -184,6 +184,7 @@ def run_backtest(
             "folds": [{k: v for k, v in f.to_dict().items() if k != "mapping"} for f in wf.folds],
         }
     )
+    summary["data_notes"] = asm.source_info.get("notes") or []
     summary["scanner_dropped"] = dict(asm.pipeline.scanner.dropped)
     summary["scanner_signals"] = asm.pipeline.scanner.signals
     summary["gap_losses"] = gap_losses(trades, cfg.risk.max_loss_per_trade_usdt)
@@ -226,6 +227,8 @@ def backtest_markdown(summary: dict[str, Any]) -> list[str]:
         f"- fees paid {summary.get('fees_paid')} USDT; funding paid {summary.get('funding_paid')} USDT",
         "",
     ]
+    if summary.get("data_notes"):
+        lines += ["## Data", "", *(f"- {n}" for n in summary["data_notes"]), ""]
     return lines + forecast_markdown(summary["forecasts"])
 
 

@@ -175,8 +175,9 @@ def journal_forecast_rows(journal: Journal, by_client: dict[str, dict[str, Any]]
     return rows
 
 
-def write_report(journal: Journal, out: Path, fold_days: float = 3.0) -> Path:
-    """Write report.md and its PNGs into ``out``; returns the report's path."""
+def write_report(journal: Journal, out: Path, fold_days: float = 3.0, notes: list[str] | None = None) -> Path:
+    """Write report.md and its PNGs into ``out``; returns the report's path. ``notes``: what to know about the data
+    (a backtest's ``data_notes``: specs not point-in-time, survivorship, how liquidation was triggered)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -264,6 +265,8 @@ def write_report(journal: Journal, out: Path, fold_days: float = 3.0) -> Path:
     lines += ["", "| symbol | trades | wins | net (USDT) |", "|---|---:|---:|---:|"]
     for sym, s in sorted(per_symbol.items(), key=lambda kv: kv[1]["net"]):
         lines.append(f"| {sym} | {s['trades']} | {s['wins']} | {s['net']:.6f} |")
+    if notes:
+        lines += ["", "## Data", "", *(f"- {n}" for n in notes)]
     lines += ["", *forecast_markdown(rep)]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")

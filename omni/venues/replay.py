@@ -13,7 +13,6 @@ import zlib
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal, TextIO
@@ -21,51 +20,15 @@ from typing import Literal, TextIO
 from omni.domain.errors import DataError
 from omni.domain.instrument import Instrument, default_tiers
 from omni.domain.market import MINUTE_MS, Bar, Funding, MarketBatch
+from omni.venues import store
 from omni.venues.instruments_file import first_tier_limit
+from omni.venues.series import MAX_ABS_FUNDING, REPLAY_SPANS, FundingSeries, KlineSeries, MarkSeries
 
 KLINE_HEADER = "ts,open,high,low,close,volume"
 FUNDING_HEADER = "ts,rate"
-#: Funding rates at or beyond this magnitude are treated as corrupt (Bybit caps are a few 0.1 %).
-MAX_ABS_FUNDING = 0.1
 #: Rows whose price strings are inspected to guess the tick of a symbol with no known instrument.
 TICK_SAMPLE_ROWS = 1000
 _INF = math.inf
-#: bar lengths a replay accepts, ms
-REPLAY_SPANS = (MINUTE_MS, 3 * MINUTE_MS, 5 * MINUTE_MS)
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class KlineSeries:
-    """One symbol's 1m klines as columns; ``ts`` = candle open time (epoch ms UTC)."""
-
-    symbol: str
-    path: str
-    ts: array
-    open: array
-    high: array
-    low: array
-    close: array
-    volume: array
-    #: most decimals seen in the prices of the first rows (the tick guess for unknown symbols)
-    price_decimals: int = 0
-    #: bar length in minutes (1 for 1m files; 3 or 5 for files recorded at those intervals)
-    minutes: int = 1
-
-    def __len__(self) -> int:
-        return len(self.ts)
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class FundingSeries:
-    """One symbol's funding settlements: ``ts`` (epoch ms UTC) and ``rate`` (fraction, 0.0001 = 0.01 %)."""
-
-    symbol: str
-    path: str
-    ts: array
-    rate: array
-
-    def __len__(self) -> int:
-        return len(self.ts)
 
 
 def symbol_of(path: str | Path) -> str:
@@ -289,22 +252,59 @@ class ReplayMarket:
             raise ValueError("no data files to replay")
         klines: dict[str, KlineSeries] = {}
         funding: dict[str, FundingSeries] = {}
-        for path in paths:
-            kind = classify(path)
-            series = load_klines(path) if kind == "klines" else load_funding(path)
-            seen: dict = klines if kind == "klines" else funding
+        mark: dict[str, MarkSeries] = {}
+        #: what a reader of the run should know about its data (a coarser interval left out, ...)
+        self.notes: list[str] = []
+
+        def add(seen: dict, kind: str, series: KlineSeries | FundingSeries | MarkSeries) -> None:
             if series.symbol in seen:
-                raise DataError(
-                    str(path), None, f"second {kind} file for {series.symbol} (first: {seen[series.symbol].path})"
-                )
+                first = seen[series.symbol].path
+                raise DataError(series.path, None, f"second {kind} series for {series.symbol} (first: {first})")
             seen[series.symbol] = series
+
+        for path in paths:
+            if Path(path).is_dir():
+                for kind, series in self._load_store(Path(path)):
+                    add({"klines": klines, "funding": funding, "mark": mark}[kind], kind, series)
+                continue
+            kind = classify(path)
+            if kind == "klines":
+                add(klines, kind, load_klines(path))
+            else:
+                add(funding, kind, load_funding(path))
         if not klines:
             raise DataError(str(paths[0]), None, "no kline file among the replay files")
         self.klines: dict[str, KlineSeries] = dict(sorted(klines.items()))
         self.funding: dict[str, FundingSeries] = {s: funding[s] for s in self.klines if s in funding}
+        #: mark-price bars (from the store) per symbol: liquidation triggers on them where present
+        self.mark: dict[str, MarkSeries] = {s: mark[s] for s in self.klines if s in mark}
         self.instruments: dict[str, Instrument] = {
             s: instruments[s] if s in instruments else fallback_instrument(k) for s, k in self.klines.items()
         }
+
+    def use_instruments(self, instruments: dict[str, Instrument]) -> None:
+        """Replace the specs of the given replayed symbols (a store's snapshot in force)."""
+        self.instruments.update({s: i for s, i in instruments.items() if s in self.klines})
+
+    def _load_store(self, root: Path) -> Iterator[tuple[str, KlineSeries | FundingSeries | MarkSeries]]:
+        """Every symbol of a store directory (``store.py``): its finest kline interval, funding and mark bars."""
+        if not store.is_store(root):
+            raise DataError(str(root), None, "not an OMNI market-data directory (no klines/<n>m/symbol=<SYMBOL>/ "
+                            "folders); give data files, or convert them with omni data import")  # fmt: skip
+        chosen: dict[str, int] = {}
+        for minutes in store.intervals(root):
+            for symbol in store.symbols(root, store.KLINES, minutes):
+                if symbol in chosen:
+                    self.notes.append(f"{symbol}: {minutes}m bars in {root} not used ({chosen[symbol]}m bars are)")
+                    continue
+                chosen[symbol] = minutes
+                yield "klines", store.read_klines(root, symbol, minutes)
+        for symbol in store.symbols(root, store.FUNDING):
+            if symbol in chosen:
+                yield "funding", store.read_funding(root, symbol)
+        for symbol in store.symbols(root, store.MARK, 1):
+            if symbol in chosen:
+                yield "mark", store.read_mark(root, symbol, 1)
 
     @property
     def symbols(self) -> list[str]:

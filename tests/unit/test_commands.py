@@ -49,7 +49,7 @@ def test_backtest_still_requires_data(capsys):
 def test_a_missing_data_file_is_a_usage_error_in_any_position(files, capsys):
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args(["run", "--data", str(files[0]), "--data", "nope.csv"])
-    assert e.value.code == 2 and "data file not found: nope.csv" in capsys.readouterr().err
+    assert e.value.code == 2 and "data file or directory not found: nope.csv" in capsys.readouterr().err
 
 
 def test_a_file_named_twice_is_used_once_in_order(files):

@@ -1,23 +1,42 @@
 """The emulator's public market data: what any client may read, apart from every account.
 
 ``MarketData`` keeps per symbol the last ``history_bars`` 1m bars, the funding settlements, rolling 24 h figures
-and the mark offset; from them it serves kline candles, tickers, a synthetic order book and the public socket
-items (``kline.<m>.<S>``, ``tickers.<S>``). It knows nothing of orders or accounts: ``EmulatorState`` feeds it
-each bar (``record``) before the matching engines see it.
+and the mark offset; from them it serves kline and mark-price kline candles, tickers, a synthetic order book and
+the public socket items (``kline.<m>.<S>``, ``tickers.<S>``). It knows nothing of orders or accounts:
+``EmulatorState`` feeds it each bar (``record``) before the matching engines see it.
+
+History: the served history (klines, mark-price klines) is a ``BarTape`` per symbol, the last ``history_bars``
+bars packed as doubles (56 bytes a bar: 500 symbols x 5000 bars is ~140 MB); the last ``min(history_bars,
+1440)`` bars are also kept as ``Bar`` objects (``history``: tickers, book, socket items). Tickers' "24h" figures
+(``volume24h``, ``turnover24h``, ``highPrice24h``, ``lowPrice24h``, ``prevPrice24h``) cover the last 24 h of bars
+(1440 1m bars, or fewer when ``history_bars`` is smaller), however long the served history.
+
+Candle windows (``candles_between``), as Bybit's /v5/market/kline pages: candles whose start time is within
+[start, end] (inclusive), newest first, at most ``limit``: the newest ``limit`` of the window, or, with a start
+and no end, the oldest ``limit`` from the start (what Bybit answers then). All the emulator's 1m bars are closed;
+a longer candle at either edge of the history may hold fewer bars.
 
 Times: a bar's ``ts`` is its open time; the market's time ``market_ts`` is the close time of the last batch fed
 (``MarketBatch.ts``), the clock every record of the emulator carries.
 
 Mark price: bars carry no mark series, so a symbol's mark price is its last price (tickers' ``markPrice`` and
-``indexPrice``) plus an offset that only tests set (``EmulatorState.set_mark_offset`` / ``pin_mark``).
+``indexPrice``, and what the matching engines liquidate on) plus an offset that only tests set
+(``EmulatorState.set_mark_offset`` / ``pin_mark``). The mark-price kline (``mark_row``) adds a small constant
+basis so that a client can tell it from the last-price kline: each price is ``round_to_tick(last x (1 + b)) +
+offset`` with ``b = mark_basis(symbol)``, a per-symbol constant in [-0.0005, +0.0005] (steps of 1e-7) derived
+from the symbol's CRC-32: ``(crc32(symbol) % 10001 - 5000) / 10**7``. Tickers do not carry that basis.
 """
 
 from __future__ import annotations
 
 import math
+import zlib
+from array import array
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from omni.domain.instrument import ZERO, Instrument
@@ -27,6 +46,59 @@ from omni.venues import bybit_codec as codec
 #: Bybit's base funding rate (0.01 % per 8 h) shown before a symbol's first settlement
 DEFAULT_FUNDING_RATE = Decimal("0.0001")
 _HOUR_MS = 3_600_000
+_DAY_MS = 86_400_000
+#: bars kept as ``Bar`` objects at most (the tickers' 24 h of 1m bars); the served history may be longer
+RECENT_BARS = _DAY_MS // MINUTE_MS
+#: the mark-price kline's basis: at most this fraction either side of the last price (see ``mark_basis``)
+MAX_MARK_BASIS = Decimal("0.0005")
+_BASIS_STEPS = 5_000  # MAX_MARK_BASIS in steps of 1e-7
+
+
+def mark_basis(symbol: str) -> Decimal:
+    """The symbol's constant mark-price-kline basis ``b`` in [-0.0005, +0.0005]: stable across runs (CRC-32)."""
+    return Decimal(zlib.crc32(symbol.encode()) % (2 * _BASIS_STEPS + 1) - _BASIS_STEPS) / 10_000_000
+
+
+class BarTape:
+    """A symbol's last ``size`` bars packed as doubles (ts, open, high, low, close, volume, minutes; ts is exact
+    as a double): 56 bytes a bar, against ~280 for a ``Bar``. Old bars are cut in chunks (amortised)."""
+
+    __slots__ = ("_a", "_slack", "size", "symbol")
+    _W = 7
+
+    def __init__(self, symbol: str, size: int):
+        self.symbol, self.size = symbol, max(1, size)
+        self._slack = max(64, self.size // 8)
+        self._a = array("d")
+
+    def __len__(self) -> int:
+        return min(len(self._a) // self._W, self.size)
+
+    def _first(self) -> int:
+        """Index of the oldest bar served (the array may hold up to ``_slack`` more)."""
+        return len(self._a) // self._W - len(self)
+
+    def append(self, bar: Bar) -> None:
+        a = self._a
+        a.extend((bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.minutes))
+        extra = len(a) // self._W - self.size
+        if extra >= self._slack:
+            del a[: extra * self._W]
+
+    def ts(self, i: int) -> int:
+        return int(self._a[i * self._W])
+
+    def bar(self, i: int) -> Bar:
+        w = self._W
+        ts, o, h, lo, c, v, m = self._a[i * w : i * w + w]
+        return Bar(self.symbol, int(ts), o, h, lo, c, v, int(m))
+
+    def span(self, lo_ts: int, hi_ts: int) -> range:
+        """Indices of the served bars with ``lo_ts <= ts < hi_ts``, oldest first."""
+        first, n = self._first(), len(self._a) // self._W
+        i0 = bisect_left(range(first, n), lo_ts, key=self.ts) + first
+        i1 = bisect_left(range(first, n), hi_ts, key=self.ts) + first
+        return range(i0, max(i0, i1))
 
 
 class MarketData:
@@ -37,9 +109,13 @@ class MarketData:
         self.instruments = instruments
         self.kline_intervals = tuple(kline_intervals)
         self.market_ts = 0
-        self.history: dict[str, deque[Bar]] = {s: deque(maxlen=history_bars) for s in instruments}
+        self.history_bars = history_bars
+        #: the recent bars as objects: the last min(history_bars, RECENT_BARS)
+        self.history: dict[str, deque[Bar]] = {s: deque(maxlen=min(history_bars, RECENT_BARS)) for s in instruments}
+        #: the served history: the last ``history_bars`` bars, packed
+        self.tapes: dict[str, BarTape] = {s: BarTape(s, history_bars) for s in instruments}
         self.fundings: dict[str, list[Funding]] = {s: [] for s in instruments}
-        # rolling figures over the history, for tickers: [volume, turnover, high, low] (high/low NaN = recompute)
+        # rolling 24 h figures for tickers: [volume, turnover, high, low] (high/low NaN = recompute)
         self._sums: dict[str, list[float]] = {s: [0.0, 0.0, math.nan, math.nan] for s in instruments}
         self.mark_off: dict[str, Decimal] = {}  # mark - last per symbol (test hooks); absent = 0
 
@@ -50,9 +126,11 @@ class MarketData:
         hist = self.history.get(bar.symbol)
         if hist is None:
             return False
+        self.tapes[bar.symbol].append(bar)
         sums = self._sums[bar.symbol]
-        if len(hist) == hist.maxlen:
-            old = hist[0]
+        day = self._day_bars(hist, bar)
+        if len(hist) >= day:  # the bar leaving the 24 h window
+            old = hist[-day]
             sums[0] -= old.volume
             sums[1] -= old.volume * old.close
             if old.high >= sums[2] or old.low <= sums[3]:
@@ -65,6 +143,11 @@ class MarketData:
         elif len(hist) == 1:
             sums[2], sums[3] = bar.high, bar.low
         return True
+
+    @staticmethod
+    def _day_bars(hist: deque[Bar], bar: Bar) -> int:
+        """How many of the symbol's bars make the tickers' 24 h (the whole deque when it is shorter)."""
+        return min(hist.maxlen or RECENT_BARS, max(1, _DAY_MS // (bar.minutes * MINUTE_MS)))
 
     def record_funding(self, funding: Funding) -> bool:
         done = self.fundings.get(funding.symbol)
@@ -124,29 +207,54 @@ class MarketData:
         return bids, asks
 
     def candles(self, symbol: str, minutes: int) -> list[Bar]:
-        """The stored history aggregated to ``minutes`` candles, oldest first (the last may be unfinished)."""
-        span = minutes * MINUTE_MS
+        """The whole served history aggregated to ``minutes`` candles, oldest first (the last may be unfinished)."""
+        return self.candles_between(symbol, minutes, limit=len(self.tapes[symbol]) or 1)[::-1]
+
+    def candles_between(
+        self, symbol: str, minutes: int, start: int | None = None, end: int | None = None, limit: int = 200
+    ) -> list[Bar]:
+        """Bybit's kline page: the ``minutes`` candles whose start time is in [start, end] (None: unbounded),
+        newest first, at most ``limit``: the newest of the window, or the oldest when only ``start`` is given."""
+        tape, span = self.tapes[symbol], minutes * MINUTE_MS
+        lo = 0 if start is None else -(-start // span) * span  # a candle starts >= start iff its first bar does
+        hi = 1 << 62 if end is None else end - end % span + span  # ... and <= end iff its bars start before hi
+        idx = tape.span(lo, hi)
+        forward = start is not None and end is None
         out: list[Bar] = []
-        for b in self.history[symbol]:
-            start = b.ts - b.ts % span
-            if out and out[-1].ts == start:
+        for i in idx if forward else reversed(idx):
+            b = tape.bar(i)
+            cs = b.ts - b.ts % span
+            if out and out[-1].ts == cs:
                 c = out[-1]
-                out[-1] = c._replace(high=max(c.high, b.high), low=min(c.low, b.low), close=b.close,
-                                     volume=c.volume + b.volume)  # fmt: skip
+                first, last = (c, b) if forward else (b, c)
+                out[-1] = Bar(symbol, cs, first.open, max(c.high, b.high), min(c.low, b.low), last.close,
+                              c.volume + b.volume, minutes)  # fmt: skip
+            elif len(out) == limit:
+                break
             else:
-                out.append(Bar(symbol, start, b.open, b.high, b.low, b.close, b.volume, minutes))
-        return out
+                out.append(Bar(symbol, cs, b.open, b.high, b.low, b.close, b.volume, minutes))
+        return out[::-1] if forward else out
+
+    def mark_row(self, bar: Bar) -> list[str]:
+        """A /v5/market/mark-price-kline row [start, open, high, low, close] of a last-price candle: each price
+        rounded to the tick, times (1 + ``mark_basis``) rounded to the tick, plus the mark offset."""
+        inst = self.instruments[bar.symbol]
+        r, factor = inst.round_price, 1 + mark_basis(bar.symbol)
+        off = self.mark_off.get(bar.symbol, ZERO)
+        return [str(bar.ts), *(codec.dstr(r(r(p) * factor) + off) for p in (bar.open, bar.high, bar.low, bar.close))]
 
     def ticker(self, symbol: str) -> dict[str, Any]:
-        """A /v5/market/tickers linear item; its "24h" figures cover the stored history (1440 bars by default)."""
+        """A /v5/market/tickers linear item; its "24h" figures cover the last 24 h of bars (at most 1440)."""
         inst, hist = self.instruments[symbol], self.history[symbol]
         r = inst.round_price
         hour = hist[-min(len(hist), _HOUR_MS // (hist[-1].minutes * MINUTE_MS))]
-        last, prev = r(hist[-1].close), r(hist[0].open)
+        day = min(len(hist), self._day_bars(hist, hist[-1]))
+        last, prev = r(hist[-1].close), r(hist[-day].open)
         mark = last + self.mark_off.get(symbol, ZERO)
         sums = self._sums[symbol]
         if sums[2] != sums[2]:  # NaN: the evicted bar held an extreme
-            sums[2], sums[3] = max(b.high for b in hist), min(b.low for b in hist)
+            window = list(islice(reversed(hist), day))
+            sums[2], sums[3] = max(b.high for b in window), min(b.low for b in window)
         vol, turn, high, low = sums
         volume, turnover = inst.round_qty(max(vol, 0.0)), Decimal(repr(max(turn, 0.0)))
         (bid, bid_size), (ask, ask_size) = (lvl[0] if lvl else (ZERO, ZERO) for lvl in self.book(symbol, 1))

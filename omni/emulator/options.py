@@ -2,8 +2,8 @@
 
 add_account_options(parser)                      # --margin-mode, --account-type, --position-mode
 AccountConfig(key, secret, balance=..., **account_modes(args))
-add_market_options(parser)                       # --symbols, --start, --speed | --bar-seconds, --state
-EmulatorConfig(..., **market_timing(args))       # bar_seconds, start_ms, state_path, state_every_s
+add_market_options(parser)                       # --symbols, --start, --speed | --bar-seconds, --state, --history-bars
+EmulatorConfig(..., **market_timing(args))       # bar_seconds, start_ms, state_path, state_every_s[, history_bars]
 """
 
 from __future__ import annotations
@@ -95,6 +95,17 @@ def positive(text: str) -> float:
     return value
 
 
+def whole(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
 def add_market_options(parser: argparse.ArgumentParser | Any) -> None:
     """Add the market options to ``parser``: which instruments, from when, how fast, and the state file."""
     parser.add_argument(
@@ -125,10 +136,19 @@ def add_market_options(parser: argparse.ArgumentParser | Any) -> None:
     parser.add_argument(
         "--state-every", type=positive, default=5.0, metavar="S", help="seconds between state writes (default 5)"
     )
+    parser.add_argument(
+        "--history-bars", type=whole, default=None, metavar="N",
+        help="1m bars of history served per symbol by /v5/market/kline and mark-price-kline (default: "
+        "max(1440, --warmup-bars)); tickers' 24h figures still cover the last 1440; ~56 bytes a bar a symbol",
+    )  # fmt: skip
 
 
 def market_timing(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``EmulatorConfig`` keyword arguments for the parsed market options (all but ``--symbols``)."""
+    """The ``EmulatorConfig`` keyword arguments for the parsed market options (all but ``--symbols``);
+    ``history_bars`` only when ``--history-bars`` is given (``EmulatorConfig``'s default is max(1440, warm-up))."""
     bar_seconds = 60.0 / args.speed if args.speed else args.bar_seconds or DEFAULT_BAR_SECONDS
-    return {"bar_seconds": bar_seconds, "start_ms": args.start, "state_path": args.state,
-            "state_every_s": args.state_every}  # fmt: skip
+    out = {"bar_seconds": bar_seconds, "start_ms": args.start, "state_path": args.state,
+           "state_every_s": args.state_every}  # fmt: skip
+    if getattr(args, "history_bars", None) is not None:
+        out["history_bars"] = args.history_bars
+    return out

@@ -347,6 +347,7 @@ ROUTES: dict[tuple[str, str], tuple[Handler, bool]] = {
     ("GET", "/v5/market/instruments-info"): (market.instruments_info, False),
     ("GET", "/v5/market/tickers"): (market.tickers, False),
     ("GET", "/v5/market/kline"): (market.kline, False),
+    ("GET", "/v5/market/mark-price-kline"): (market.mark_price_kline, False),
     ("GET", "/v5/market/orderbook"): (market.orderbook, False),
     ("GET", "/v5/market/funding/history"): (market.funding_history, False),
     ("GET", "/v5/market/risk-limit"): (market.risk_limit, False),

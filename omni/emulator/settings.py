@@ -28,6 +28,8 @@ from omni.venues.replay import ReplayMarket
 from omni.venues.synthetic import SyntheticMarket
 
 AppHook = Callable[[web.Application, EmulatorState], None]
+#: history served at least, by default (a day of 1m bars: what Bybit's tickers' 24 h figures cover)
+DEFAULT_HISTORY_BARS = 1440
 
 
 @dataclass
@@ -61,7 +63,9 @@ class EmulatorConfig:
     ip_window_ms: int = 5000
     #: per-path overrides of rest.UID_LIMITS (requests per rolling second per API key)
     uid_limits: dict[str, int] = field(default_factory=dict)
-    history_bars: int = 1440
+    #: 1m bars of history served per symbol (klines, mark-price klines; tickers' 24 h figures cover the last 1440
+    #: of them); None: max(1440, ``warmup_bars``), resolved when the config is made
+    history_bars: int | None = None
     kline_intervals: tuple[int, ...] = (1, 3, 5)
     #: called with (app, state) before the app starts: the WebSocket layer adds its routes here
     app_hooks: list[AppHook] = field(default_factory=list)
@@ -69,6 +73,12 @@ class EmulatorConfig:
     request_log: int = 10_000
     #: fault injection, seeded; default: every fault off
     chaos: ChaosConfig = field(default_factory=ChaosConfig)
+
+    def __post_init__(self) -> None:
+        if self.history_bars is None:
+            self.history_bars = max(DEFAULT_HISTORY_BARS, self.warmup_bars)
+        if self.history_bars < 1:
+            raise ValueError(f"history_bars must be >= 1, got {self.history_bars}")
 
 
 def build_market(

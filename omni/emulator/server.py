@@ -98,6 +98,7 @@ class EmulatorServer:
         self._ip: dict[str, Window] = {}
         self._uid: dict[tuple[str, str], Window] = {}
         self._fail: deque[tuple[int, int | None]] = deque()
+        self._drop = 0
         self._runner: web.AppRunner | None = None
         self._task: asyncio.Task | None = None
         self.chaos = Chaos(config.chaos)
@@ -118,8 +119,14 @@ class EmulatorServer:
         return self._runner.app
 
     def fail_next(self, n: int = 1, status: int = 500, ret_code: int | None = None) -> None:
-        """Answer the next ``n`` requests with HTTP ``status``, or with HTTP 200 and ``ret_code`` if given."""
+        """Answer the next ``n`` requests with HTTP ``status``, or with HTTP 200 and ``ret_code`` if given (a 10006
+        carries ``X-Bapi-Limit-*`` headers, its reset timestamp ``MIN_RESET_AHEAD_MS`` ahead); not applied."""
         self._fail.extend([(status, ret_code)] * n)
+
+    def drop_next(self, n: int = 1) -> None:
+        """Test hook: the next ``n`` REST requests are not applied nor answered: the connection is closed without
+        a reply (pybit raises ``requests.ConnectionError``); ``requests`` records each with ``http_status`` 0."""
+        self._drop += n
 
     def transfer(self, amount: Decimal, api_key: str | None = None) -> Transaction:
         """Test hook: move ``amount`` USDT into (> 0, a top-up) or out of (< 0) an account's wallet (default: the
@@ -284,6 +291,10 @@ class EmulatorServer:
 
     def _endpoint(self, handler: rest.Handler, private: bool) -> Callable[[web.Request], Any]:
         async def serve(request: web.Request) -> web.StreamResponse:
+            if self._drop > 0:
+                self._drop -= 1
+                self.requests.append(Served(request.method, request.path, 0, None, self.state.now_ms(), {}))
+                return self._abort(request)
             response = await self._serve(request, handler, private)
             delay = self.chaos.latency_s()
             if delay > 0:
@@ -312,6 +323,11 @@ class EmulatorServer:
             status, ret_code = self._fail.popleft()
             if ret_code is None:
                 return web.Response(status=status, text="injected failure")
+            if ret_code == RATE_LIMITED:  # pybit sleeps until the reset timestamp: it must lie ahead
+                limit = self.config.uid_limits.get(request.path, rest.UID_LIMITS.get(request.path, 50))
+                headers = {"X-Bapi-Limit": str(limit), "X-Bapi-Limit-Status": "0",
+                           "X-Bapi-Limit-Reset-Timestamp": str(now + MIN_RESET_AHEAD_MS)}  # fmt: skip
+                return self._reply(now, None, ret_code, RATE_LIMITED_MSG, headers)
             return self._reply(now, None, ret_code, "injected failure")
         if self.chaos.roll("rest_fail", self.config.chaos.rest_fail_rate):
             if self.chaos.coin("rest_fail"):

@@ -11,9 +11,11 @@ Model (documented assumptions):
   price (touching is not enough: conservative about queue position). PostOnly orders that would cross are
   accepted, then cancelled (``EC_PostOnlyWillTakeLiquidity``).
 - Mark price: per symbol, the last price plus an offset (``set_mark_offset``; zero unless a test sets one).
-  Recorded data has no mark series, so the mark *is* the last price in the sim (the bar's path and extremes
-  stand in for it; conservative: the real mark is smoother); the emulator's tests move it away to show what
-  depends on it. The mark values unrealised PnL and funding, and is the base the stop rules check a
+  Without a recorded mark series the mark *is* the last price in the sim (the bar's path and extremes stand in
+  for it; conservative: the real mark is smoother); the emulator's tests move it away to show what depends on
+  it. A replay of a store with mark-price bars hands each one over (``set_mark_bar``) and liquidation of that
+  minute triggers on the mark bar (stops, take-profits, funding and unrealised PnL stay on the last price).
+  The mark (last + offset) values unrealised PnL and funding, and is the base the stop rules check a
   ``MarkPrice`` stop against.
 - TP/SL are attached to the position and rest on the exchange; they trigger on the last price or, when their
   trigger is ``MarkPrice`` (``OrderIntent.stop_trigger`` / ``set_trading_stop``), on the mark price, and fill
@@ -68,6 +70,7 @@ from omni.exchange.positions import with_status as _with_status
 from omni.exchange.rules import Reject
 
 _EMPTY: tuple[Event, ...] = ()
+_INF = float("inf")
 #: Bybit: at most 500 active orders per symbol (110020 "Not allowed to have more than 500 active orders.")
 MAX_ACTIVE_ORDERS = 500
 TOO_MANY_ORDERS = 110020
@@ -97,6 +100,8 @@ class MatchingEngine:
         self._last_dec: dict[str, tuple[Bar, Decimal]] = {}  # last close as an exact tick, per bar
         self._pos: dict[str, _Pos] = {}
         self._mark_off: dict[str, Decimal] = {}  # mark - last, per symbol (absent = 0)
+        #: recorded mark-price bars for the next on_bar of their symbol: (ts, open, high, low, close)
+        self._mark_bar: dict[str, tuple[int, float, float, float, float]] = {}
         self._resting: dict[str, dict[str, _Resting]] = {}
         self._leverage: dict[str, Decimal] = {}
         self._link_ids: set[str] = set()
@@ -317,12 +322,25 @@ class MatchingEngine:
 
     # ------------------------------------------------------------ market
 
+    def holds(self, symbol: str) -> bool:
+        """True while the symbol has an open position."""
+        return symbol in self._pos
+
+    def set_mark_bar(self, symbol: str, ts: int, open_: float, high: float, low: float, close: float) -> None:
+        """The recorded mark-price bar of ``symbol`` opening at ``ts``: the next ``on_bar`` of that minute checks the
+        liquidation price against it (its open for a gap, its extreme otherwise) instead of the last-price bar."""
+        self._mark_bar[symbol] = (ts, open_, high, low, close)
+
     def on_bar(self, bar: Bar) -> list[Event] | tuple[Event, ...]:
         """Advance one symbol by one closed bar; returns the fills it caused (usually none)."""
         sym = bar.symbol
         self._bar[sym] = bar
         pos = self._pos.get(sym)
         book = self._resting.get(sym)
+        if self._mark_bar:
+            mark = self._mark_bar.pop(sym, None)
+            if mark is not None and mark[0] == bar.ts and pos is not None:
+                return self._on_bar_marked(sym, pos, book, bar, mark)
         if book is None:
             if pos is None:
                 return _EMPTY
@@ -349,6 +367,41 @@ class MatchingEngine:
                 inst = self.instruments[sym]
                 price = rules.slipped_price(inst, pos.side.opposite, trigger, self.slippage, bar.low, bar.high)
                 self._stop_fill(inst, pos, price, StopKind.TAKE_PROFIT, now, events)
+        return events
+
+    def _on_bar_marked(
+        self, sym: str, pos: _Pos, book: dict[str, _Resting] | None, bar: Bar,
+        mark: tuple[int, float, float, float, float],
+    ) -> list[Event]:  # fmt: skip
+        """``on_bar`` for a position whose symbol has a recorded mark bar this minute: the stop-loss on the last-price
+        bar (the intrabar rule without the liquidation level), liquidation on the mark bar. When both are reached in
+        one bar the stop-loss comes first (it is nearer: the sizer puts liquidation beyond it) unless the mark opened
+        through the liquidation price."""
+        events: list[Event] = []
+        now = bar.ts + bar.minutes * 60_000
+        long = pos.side is Side.BUY
+        liq = float(pos.liq)
+        _, m_open, m_high, m_low, _ = mark
+        if m_open <= liq if long else m_open >= liq:
+            self._liquidate(sym, pos, bar, now, events, self.instruments[sym].round_price(m_open))
+            return events
+        kind, trigger = intrabar.adverse_hit(long, bar.open, bar.high, bar.low, pos.sl_f, -_INF if long else _INF)
+        if kind == intrabar.STOP_LOSS:
+            inst = self.instruments[sym]
+            price = rules.slipped_price(inst, pos.side.opposite, trigger, self.slippage, bar.low, bar.high)
+            self._stop_fill(inst, pos, price, StopKind.STOP_LOSS, now, events)
+        elif m_low <= liq if long else m_high >= liq:
+            self._liquidate(sym, pos, bar, now, events, pos.liq)
+            return events
+        if book:
+            self._fill_resting(sym, book, bar, now, events)
+        pos_now = self._pos.get(sym)
+        if pos_now is not None and pos_now.tp is not None:
+            hit = intrabar.favourable_hit(long, bar.open, bar.high, bar.low, pos_now.tp_f)
+            if hit is not None:
+                inst = self.instruments[sym]
+                price = rules.slipped_price(inst, pos_now.side.opposite, hit, self.slippage, bar.low, bar.high)
+                self._stop_fill(inst, pos_now, price, StopKind.TAKE_PROFIT, now, events)
         return events
 
     def on_funding(self, funding: Funding) -> list[Event] | tuple[Event, ...]:
@@ -539,10 +592,14 @@ class MatchingEngine:
         order = self._new_order(intent, now)
         self._execute(inst, order, pos.size, price, False, now, events, kind)
 
-    def _liquidate(self, sym: str, pos: _Pos, bar: Bar, now: int, events: list[Event]) -> None:
+    def _liquidate(
+        self, sym: str, pos: _Pos, bar: Bar, now: int, events: list[Event], mark_at: Decimal | None = None
+    ) -> None:
         # the mark when liquidated: the liquidation price, or the open (on the mark path) if the bar gapped through
         gapped = bar.open <= pos.liq_f if pos.side is Side.BUY else bar.open >= pos.liq_f
-        if pos.mark_off:
+        if mark_at is not None:
+            mark = mark_at
+        elif pos.mark_off:
             mark = self.instruments[sym].round_price(bar.open) + pos.mark_off if gapped else pos.liq
         else:
             mark = self.instruments[sym].round_price(bar.open if gapped else float(pos.liq))

@@ -127,7 +127,8 @@ class Downloader:
 
     async def _get(self, fn: Callable[..., Any], **params: Any) -> dict[str, Any]:
         try:
-            res = await self.rest.call(fn, "market", category=CATEGORY, **params)
+            extra = {} if fn == self.http.get_server_time else {"category": CATEGORY}
+            res = await self.rest.call(fn, "market", **extra, **params)
         except VenueError as e:
             what = " ".join(f"{k}={v}" for k, v in params.items())
             raise DownloadError(f"{fn.__name__} {what} refused by {self.base_url}: {e}") from None

@@ -282,6 +282,16 @@ class ReplayMarket:
             s: instruments[s] if s in instruments else fallback_instrument(k) for s, k in self.klines.items()
         }
 
+    def mark_bar(self, symbol: str, ts: int) -> tuple[int, float, float, float, float] | None:
+        """The recorded mark-price bar of ``symbol`` opening at ``ts``: (ts, open, high, low, close), or None."""
+        m = self.mark.get(symbol)
+        if m is None:
+            return None
+        i = bisect_left(m.ts, ts)
+        if i < len(m.ts) and m.ts[i] == ts:
+            return ts, m.open[i], m.high[i], m.low[i], m.close[i]
+        return None
+
     def use_instruments(self, instruments: dict[str, Instrument]) -> None:
         """Replace the specs of the given replayed symbols (a store's snapshot in force)."""
         self.instruments.update({s: i for s, i in instruments.items() if s in self.klines})

@@ -51,6 +51,9 @@ class SimVenue:
 
     async def stream(self, stop: asyncio.Event) -> AsyncIterator[tuple[MarketBatch, list[Event]]]:
         on_bar = self.matching.on_bar
+        holds, set_mark = self.matching.holds, self.matching.set_mark_bar
+        # a replay with recorded mark-price bars: liquidation triggers on them (looked up only for open positions)
+        mark_of = getattr(self._source, "mark_bar", None) if getattr(self._source, "mark", None) else None
         on_funding = self.matching.on_funding
         clock = self.clock
         speed = self.speed
@@ -89,6 +92,10 @@ class SimVenue:
                 continue
             events: list[Event] = _NO_EVENTS
             for bar in batch.bars:
+                if mark_of is not None and holds(bar.symbol):
+                    mark = mark_of(bar.symbol, bar.ts)
+                    if mark is not None:
+                        set_mark(bar.symbol, *mark)
                 ev = on_bar(bar)
                 if ev:
                     events = events + ev if events else list(ev)

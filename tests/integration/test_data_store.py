@@ -45,6 +45,7 @@ def test_a_backtest_on_the_store_equals_the_csv_backtest_to_the_cent(tmp_path, r
     for key in set(sa) | set(sb):
         if key not in ("wall_seconds", "data_notes"):
             assert sa.get(key) == sb.get(key), key
+
     def trades(run_dir):  # client ids carry a random run prefix
         lines = (tmp_path / run_dir / "trades.csv").read_text().splitlines()
         return [line.split(",", 1)[1] for line in lines]

@@ -9,8 +9,6 @@ order books) are listed as skipped, never dropped silently. Export writes floats
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,17 +94,12 @@ def import_csv(paths: list[Path], out: Path, progress: Callable[[str], None] | N
 
 
 def _write_csv(path: Path, header: str, lines: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
+    def write(tmp: str) -> None:
         with gzip.open(tmp, "wt", encoding="utf-8", newline="") as f:
             f.write(header + "\n")
             f.writelines(lines)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    store.atomic_write(path, write)
 
 
 def export_csv(root: Path, out: Path, progress: Callable[[str], None] | None = None) -> Converted:

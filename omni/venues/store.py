@@ -25,7 +25,7 @@ import json
 import os
 import tempfile
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -97,17 +97,26 @@ def month_files(root: Path, kind: str, symbol: str, interval_min: int = 1) -> li
 # ------------------------------------------------------------ writing
 
 
-def atomic_write_table(table: pa.Table, path: Path) -> None:
-    """Write ``table`` as Parquet to ``path`` through a temporary file in the same folder and a rename."""
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Create ``path`` through ``write(temporary name)`` in the same folder and a rename: the file is complete or
+    absent, never half-written. Permissions as for any new file (the umask's), not the temp file's 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        write(tmp)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_table(table: pa.Table, path: Path) -> None:
+    """Write ``table`` as Parquet (zstd) to ``path`` atomically."""
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
 def _month_keys(ts: np.ndarray) -> np.ndarray:

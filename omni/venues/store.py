@@ -115,8 +115,9 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
 
 
 def atomic_write_table(table: pa.Table, path: Path) -> None:
-    """Write ``table`` as Parquet (zstd) to ``path`` atomically."""
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    """Write ``table`` as Parquet to ``path`` atomically: zstd, no dictionary (prices rarely repeat: a dictionary
+    makes 1m klines ~1.7x larger)."""
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", use_dictionary=False))
 
 
 def _month_keys(ts: np.ndarray) -> np.ndarray:

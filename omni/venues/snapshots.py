@@ -58,7 +58,7 @@ def parse_snapshot(path: Path) -> tuple[int, dict[str, Instrument]]:
         try:
             tiers = codec.risk_tiers_from_items(by_symbol[item["symbol"]]) if item.get("symbol") in by_symbol else None
             out[item["symbol"]] = codec.instrument_from_item(item, tiers)
-        except (codec.CodecError, KeyError) as e:
+        except (codec.CodecError, KeyError, TypeError, ValueError) as e:
             raise DataError(str(path), None, f"{item.get('symbol', '?')}: {e}") from None
     return taken, out
 

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from omni.domain.errors import DataError
 from omni.domain.market import MINUTE_MS
-from omni.venues.series import MAX_ABS_FUNDING, REPLAY_SPANS, FundingSeries, KlineSeries, MarkSeries
+from omni.venues.series import MAX_ABS_FUNDING, FundingSeries, KlineSeries, MarkSeries
 
 KLINES, MARK, FUNDING = "klines", "mark", "funding"
 KLINE_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "turnover")
@@ -200,14 +200,31 @@ class _Parts:
         k = int(np.searchsorted(self.starts, index, side="right")) - 1
         return DataError(str(self.files[k]), None, f"row {index - self.starts[k] + 1}: {reason}")
 
-    def check_months(self, ts: np.ndarray) -> None:
+    def check_months(self, ts: np.ndarray, found: _Problems) -> None:
         """Every row of a month file lies in that month."""
         ends = [*self.starts[1:], self.size]
         for path, a, b in zip(self.files, self.starts, ends, strict=True):
             keys = _month_keys(ts[a:b])
             bad = np.flatnonzero(keys.astype(str) != path.stem) if b > a else []
             if len(bad):
-                raise self.fail(a + int(bad[0]), f"ts {ts[a + int(bad[0])]} is not in month {path.stem}")
+                i = a + int(bad[0])
+                found.add(i, 9, lambda i=i, m=path.stem: f"ts {ts[i]} is not in month {m}")
+
+
+class _Problems:
+    """The first problem of a series, as the row-by-row CSV path would meet it: the lowest row, and within a row
+    the CSV path's order of checks (values, then time)."""
+
+    def __init__(self) -> None:
+        self.best: tuple[int, int, Callable[[], str]] | None = None
+
+    def add(self, index: int | None, order: int, why: Callable[[], str]) -> None:
+        if index is not None and (self.best is None or (index, order) < self.best[:2]):
+            self.best = (index, order, why)
+
+    def raise_first(self, parts: _Parts) -> None:
+        if self.best is not None:
+            raise parts.fail(self.best[0], self.best[2]())
 
 
 def _first(mask: np.ndarray) -> int | None:
@@ -215,42 +232,37 @@ def _first(mask: np.ndarray) -> int | None:
     return int(hit[0]) if hit.size else None
 
 
-def check_times(parts: _Parts, ts: np.ndarray, span: int | None) -> int:
-    """Validate bar open times (strictly increasing, on the bar boundary); return the bar length in ms."""
+def check_times(ts: np.ndarray, span: int, found: _Problems) -> None:
+    """Bar open times strictly increasing, on the minute and on the bar boundary, steps whole bars."""
     if ts[0] % MINUTE_MS:
-        raise parts.fail(0, f"timestamp {ts[0]} is not on a minute boundary")
+        found.add(0, 5, lambda: f"timestamp {ts[0]} is not on a minute boundary")
+    elif ts[0] % span:
+        found.add(0, 5, lambda: f"timestamp {ts[0]} is not on a {span // MINUTE_MS}-minute boundary")
     steps = np.diff(ts)
     bad = _first(steps <= 0)
     if bad is not None:
         what = "duplicate timestamp" if steps[bad] == 0 else "timestamp out of order"
-        raise parts.fail(bad + 1, f"{what}: {ts[bad + 1]} after {ts[bad]}")
-    if span is None:
-        span = int(steps[0]) if steps.size else MINUTE_MS
-        if span not in REPLAY_SPANS:
-            raise parts.fail(1, f"first step is {span / MINUTE_MS:g} minutes; replay takes 1m, 3m or 5m klines")
-    if ts[0] % span:
-        raise parts.fail(0, f"timestamp {ts[0]} is not on a {span // MINUTE_MS}-minute boundary")
-    bad = _first(steps % span != 0)
-    if bad is not None:
+        found.add(bad + 1, 5, lambda: f"{what}: {ts[bad + 1]} after {ts[bad]}")
+    odd = _first((steps > 0) & (steps % span != 0))
+    if odd is not None:
         bars = f"{span // MINUTE_MS}-minute bars"
-        raise parts.fail(bad + 1, f"timestamp step {steps[bad]} ms is not a whole number of {bars}")
-    return span
+        found.add(odd + 1, 6, lambda: f"timestamp step {steps[odd]} ms is not a whole number of {bars}")
 
 
-def _ohlc(parts: _Parts, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray | None) -> None:
+def _ohlc(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray | None, found: _Problems) -> None:
+    """The CSV path's value checks, in its order: NaN/inf, prices > 0, volume >= 0, OHLC consistent."""
     total = o + h + lo + c + (v if v is not None else 0.0)
+    volume = (lambda i: f" volume={v[i]}") if v is not None else (lambda i: "")
     checks = [
         (~np.isfinite(total), "NaN or infinite value"),
         ((o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0), "price must be > 0"),
+        (v < 0 if v is not None else None, "negative volume"),
         ((h < o) | (h < c) | (lo > o) | (lo > c), "inconsistent OHLC"),
     ]
-    if v is not None:
-        checks.append((v < 0, "negative volume"))
-    found = [(i, why) for mask, why in checks if (i := _first(mask)) is not None]
-    if found:
-        i, why = min(found)
-        volume = f" volume={v[i]}" if v is not None else ""
-        raise parts.fail(i, f"{why}: open={o[i]} high={h[i]} low={lo[i]} close={c[i]}{volume}")
+    for order, (mask, why) in enumerate(checks):
+        if mask is not None and (i := _first(mask)) is not None:
+            found.add(i, order, lambda i=i, why=why: f"{why}: open={o[i]} high={h[i]} low={lo[i]} close={c[i]}"
+                      + volume(i))  # fmt: skip
 
 
 def _arr(code: str, values: np.ndarray) -> array:
@@ -277,10 +289,13 @@ def read_klines(root: Path, symbol: str, interval_min: int = 1) -> KlineSeries:
     files = month_files(root, KLINES, symbol, interval_min)
     parts = _Parts(files, SCHEMAS[KLINES], str(kind_dir(root, KLINES, interval_min) / f"symbol={symbol}"))
     ts = parts.column("ts")
-    parts.check_months(ts)
-    span = check_times(parts, ts, interval_min * MINUTE_MS)
+    span = interval_min * MINUTE_MS
     o, h, lo, c, v = (parts.column(n) for n in ("open", "high", "low", "close", "volume"))
-    _ohlc(parts, o, h, lo, c, v)
+    found = _Problems()
+    parts.check_months(ts, found)
+    check_times(ts, span, found)
+    _ohlc(o, h, lo, c, v, found)
+    found.raise_first(parts)
     raw = parts.metadata.get(DECIMALS_KEY)
     decimals = int(raw) if raw is not None and raw.isdigit() else max(_decimals_of(x) for x in (o, h, lo, c))
     return KlineSeries(symbol, str(files[0].parent), _arr("q", ts), _arr("d", o), _arr("d", h), _arr("d", lo),
@@ -292,10 +307,12 @@ def read_mark(root: Path, symbol: str, interval_min: int = 1) -> MarkSeries:
     files = month_files(root, MARK, symbol, interval_min)
     parts = _Parts(files, SCHEMAS[MARK], str(kind_dir(root, MARK, interval_min) / f"symbol={symbol}"))
     ts = parts.column("ts")
-    parts.check_months(ts)
-    check_times(parts, ts, interval_min * MINUTE_MS)
     o, h, lo, c = (parts.column(n) for n in ("open", "high", "low", "close"))
-    _ohlc(parts, o, h, lo, c, None)
+    found = _Problems()
+    parts.check_months(ts, found)
+    check_times(ts, interval_min * MINUTE_MS, found)
+    _ohlc(o, h, lo, c, None, found)
+    found.raise_first(parts)
     return MarkSeries(symbol, str(files[0].parent), _arr("q", ts), _arr("d", o), _arr("d", h), _arr("d", lo),
                       _arr("d", c))  # fmt: skip
 
@@ -305,15 +322,16 @@ def read_funding(root: Path, symbol: str) -> FundingSeries:
     files = month_files(root, FUNDING, symbol)
     parts = _Parts(files, SCHEMAS[FUNDING], str(kind_dir(root, FUNDING) / f"symbol={symbol}"))
     ts, rate = parts.column("ts"), parts.column("rate")
-    parts.check_months(ts)
+    found = _Problems()
+    parts.check_months(ts, found)
     bad = _first(~(np.abs(rate) < MAX_ABS_FUNDING))
-    if bad is not None:
-        raise parts.fail(bad, f"funding rate {rate[bad]} is not finite or not within +-{MAX_ABS_FUNDING}")
+    found.add(bad, 0, lambda: f"funding rate {rate[bad]} is not finite or not within +-{MAX_ABS_FUNDING}")
     steps = np.diff(ts)
-    bad = _first(steps <= 0)
-    if bad is not None:
-        what = "duplicate timestamp" if steps[bad] == 0 else "timestamp out of order"
-        raise parts.fail(bad + 1, f"{what}: {ts[bad + 1]} after {ts[bad]}")
+    dup = _first(steps <= 0)
+    if dup is not None:
+        what = "duplicate timestamp" if steps[dup] == 0 else "timestamp out of order"
+        found.add(dup + 1, 1, lambda: f"{what}: {ts[dup + 1]} after {ts[dup]}")
+    found.raise_first(parts)
     return FundingSeries(symbol, str(files[0].parent), _arr("q", ts), _arr("d", rate))
 
 

@@ -229,11 +229,6 @@ def test_in_force_refuses_a_store_with_a_corrupt_snapshot(tmp_path: Path, two_sn
     assert err.value.path == str(second)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse_snapshot catches only CodecError and KeyError around the tiers; risk_tiers_from_items does "
-    "int(it['id']), so a non-numeric tier id escapes as a bare ValueError instead of a DataError naming the file",
-)
 def test_a_snapshot_with_a_non_numeric_tier_id_is_refused_naming_it(tmp_path: Path) -> None:
     # Arrange
     path = write_snapshot(tmp_path, MAR_1, [btc()])

@@ -522,11 +522,6 @@ def test_the_store_and_csv_paths_refuse_the_same_bad_row(tmp_path: Path, change:
     expect_row_error(lambda: store.read_klines(root, "BTCUSDT"), month, 3, fragment)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.read_klines checks months, then times, then OHLC, each over the whole series, so it names the "
-    "first row of the first check that fails, not the first bad row (CSV: line 3, store: row 4)",
-)
 def test_the_store_names_the_first_bad_row_like_the_csv_path(tmp_path: Path) -> None:
     # Arrange: row 2 has its high below its open; row 4 repeats row 3's timestamp
     cols = kline_cols(5)
@@ -543,11 +538,6 @@ def test_the_store_names_the_first_bad_row_like_the_csv_path(tmp_path: Path) -> 
     expect_row_error(lambda: store.read_klines(tmp_path / "store", "BTCUSDT"), month, 2, "inconsistent OHLC")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.read_funding checks every rate before any timestamp, so a duplicate on row 2 is reported as the "
-    "bad rate on row 3 (the CSV path reports line 3, the duplicate)",
-)
 def test_the_store_names_the_first_bad_funding_row_like_the_csv_path(tmp_path: Path) -> None:
     # Arrange
     csv_path = write_gz(tmp_path / "BTCUSDT.csv.gz", ["ts,rate", f"{T0},0.0001", f"{T0},0.0001", f"{T0 + HOUR},0.5"])
@@ -561,11 +551,6 @@ def test_the_store_names_the_first_bad_funding_row_like_the_csv_path(tmp_path: P
     expect_row_error(lambda: store.read_funding(tmp_path / "store", "BTCUSDT"), month, 2, "duplicate timestamp")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store._ohlc breaks a tie between two faults of one row by the reason text (min over (row, reason)), so "
-    "a row with a negative volume and inconsistent OHLC says 'inconsistent OHLC' where the CSV says 'negative volume'",
-)
 def test_a_row_with_two_faults_gets_the_csv_paths_reason(tmp_path: Path) -> None:
     # Arrange: the 2nd bar has a negative volume and its high below its open
     cols = kline_cols(3)

@@ -254,7 +254,8 @@ class Downloader:
         """Fetch ``symbols`` (None: every listed USDT perpetual) over [lo, hi); return the manifest."""
         listed, snap = await self.snapshot()
         now = await self.server_ms()
-        hi = min(hi, now - now % MINUTE_MS - MINUTE_MS)  # only closed bars: the open one is not history yet
+        # closed bars only, with a minute's margin: the bar that closed this minute may not be final yet
+        hi = min(hi, now - now % MINUTE_MS - MINUTE_MS)
         if hi <= lo:
             raise DownloadError(f"nothing to download: the range ends before it starts (server time {now})")
         wanted = sorted(listed) if symbols is None else symbols
@@ -289,7 +290,8 @@ class Downloader:
         except* DownloadError as eg:
             raise eg.exceptions[0] from None
         request = {"symbols": wanted, "from_ms": lo, "to_ms": hi, "from_utc": _iso(lo), "to_utc": _iso(hi),
-                   "base_url": self.base_url, "snapshot": snap.name, "all_listed": symbols is None}  # fmt: skip
+                   "base_url": self.base_url, "snapshot": snap.name, "all_listed": symbols is None,
+                   "launch_ms": {s: int(listed[s].get("launchTime") or 0) for s in wanted}}  # fmt: skip
         return write_manifest(self.out, request)
 
 

@@ -112,7 +112,10 @@ def write_manifest(root: Path, request: dict[str, Any] | None = None) -> dict[st
     by_series: dict[tuple[str, int, str], list[Path]] = {}
     for kind, minutes, symbol, path in _files(root):
         by_series.setdefault((kind, minutes, symbol), []).append(path)
+    launch = (request or {}).get("launch_ms") or {}
     for (kind, minutes, symbol), paths in sorted(by_series.items()):
+        # a symbol listed inside the range: its minutes before the listing are not missing
+        lo_sym = lo if lo is None or not launch.get(symbol) else max(lo, -(-launch[symbol] // MINUTE_MS) * MINUTE_MS)
         ts_parts = []
         for path in paths:
             meta = pq.read_metadata(path)
@@ -127,7 +130,7 @@ def write_manifest(root: Path, request: dict[str, Any] | None = None) -> dict[st
         if ts.size == 0:
             entry_empty: dict[str, Any] = {"rows": 0}
             if kind != store.FUNDING:
-                found = find_gaps(symbol, kind, ts, minutes, lo, hi)
+                found = find_gaps(symbol, kind, ts, minutes, lo_sym, hi)
                 gaps += found
                 entry_empty["missing_bars"] = sum(g.bars for g in found)
             series[f"{kind}/{minutes}m/{symbol}" if minutes else f"{kind}/{symbol}"] = entry_empty
@@ -137,7 +140,7 @@ def write_manifest(root: Path, request: dict[str, Any] | None = None) -> dict[st
         if kind == store.FUNDING:
             entry["interval_changes"] = funding_changes(ts)
         else:
-            found = find_gaps(symbol, kind, ts, minutes, lo, hi)
+            found = find_gaps(symbol, kind, ts, minutes, lo_sym, hi)
             gaps += found
             entry["missing_bars"] = sum(g.bars for g in found)
             entry["interval_min"] = minutes

@@ -254,3 +254,16 @@ def test_write_manifest_of_an_empty_directory_writes_an_empty_report(tmp_path: P
         tmp_path / GAPS
     ).read_text() == "symbol,kind,interval_min,gap_start_utc,gap_end_utc,missing_bars,gap_start_ms\n"
     assert store.read_manifest(tmp_path) == manifest
+
+
+def test_write_manifest_does_not_count_minutes_before_a_symbols_listing_as_missing(root: Path) -> None:
+    # Arrange: the same request, but BTCUSDT was listed at 23:56:30 (its first full minute is 23:57)
+    request = {"symbols": ["BTCUSDT"], "from_ms": NEW_YEAR - 5 * M, "to_ms": NEW_YEAR + 5 * M,
+               "launch_ms": {"BTCUSDT": NEW_YEAR - 3 * M - 30_000}}  # fmt: skip
+
+    # Act
+    manifest = write_manifest(root, request)
+
+    # Assert: only 00:00 and 00:03-00:04 are missing from the klines, 00:03-00:04 from the mark bars
+    assert manifest["series"]["klines/1m/BTCUSDT"]["missing_bars"] == 3
+    assert manifest["series"]["mark/1m/BTCUSDT"]["missing_bars"] == 2

@@ -40,7 +40,6 @@ from omni.venues.instruments_file import default_instruments_path, generated_ins
 from omni.venues.replay import ReplayMarket, classify, sibling_funding
 from omni.venues.sim import SimVenue
 from omni.venues.snapshots import in_force
-from omni.venues.store import read_manifest
 from omni.venues.synthetic import SyntheticMarket
 
 
@@ -77,6 +76,8 @@ def replay_files(paths: list[Path]) -> list[Path]:
 def store_notes(source: ReplayMarket, root: Path, explicit: bool) -> list[str]:
     """Use a store's instrument snapshot for its symbols (unless an instruments file is configured) and say what a
     reader of the results must know: whether the specs are point-in-time, survivorship."""
+    from omni.venues.store import read_manifest  # pyarrow only when a store is replayed
+
     notes = []
     snap = in_force(root, source.first_ts, source.last_ts)
     if snap is not None and not explicit:

@@ -20,7 +20,6 @@ from typing import Literal, TextIO
 from omni.domain.errors import DataError
 from omni.domain.instrument import Instrument, default_tiers
 from omni.domain.market import MINUTE_MS, Bar, Funding, MarketBatch
-from omni.venues import store
 from omni.venues.instruments_file import first_tier_limit
 from omni.venues.series import MAX_ABS_FUNDING, REPLAY_SPANS, FundingSeries, KlineSeries, MarkSeries
 
@@ -298,6 +297,8 @@ class ReplayMarket:
 
     def _load_store(self, root: Path) -> Iterator[tuple[str, KlineSeries | FundingSeries | MarkSeries]]:
         """Every symbol of a store directory (``store.py``): its finest kline interval, funding and mark bars."""
+        from omni.venues import store  # pyarrow only for a store: CSV and synthetic runs stay ~65 MB lighter
+
         if not store.is_store(root):
             raise DataError(str(root), None, "not an OMNI market-data directory (no klines/<n>m/symbol=<SYMBOL>/ "
                             "folders); give data files, or convert them with omni data import")  # fmt: skip

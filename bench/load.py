@@ -358,7 +358,7 @@ def main() -> int:
               f"{r['imports_s']:7.2f}s {r['process_s']:7.2f}s{spread}")  # fmt: skip
     print(
         "(load+validate = ReplayMarket(...) alone; start-up = spawn to the script's first line; imports = "
-        "omni.venues.replay with numpy and pyarrow; process = spawn to exit, incl. a checksum pass)"
+        "omni.venues.replay (pyarrow loads inside the store figure); process = spawn to exit, incl. a checksum pass)"
     )
     same = None
     if len(kinds) == 2:

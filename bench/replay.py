@@ -119,12 +119,14 @@ async def run(source, instruments: dict[str, Instrument], n_bars: int) -> dict:
                 continue
             inst = instruments[bar.symbol]
             price = inst.round_price(bar.close)
-            if position != 0:
-                pos = portfolio.positions[bar.symbol]
+            pos = portfolio.positions.get(bar.symbol) if position != 0 else None
+            if pos is not None:
                 await trader.apply(await executor.close(bar.symbol, pos))
             side = Side.BUY if target > 0 else Side.SELL
             sl = inst.round_price(price * (D("0.5") if target > 0 else D("1.5")))
-            intent = OrderIntent(ids.next(), bar.symbol, side, UNIT, stop_loss=sl, leverage=D(1))
+            # UNIT of a coin, or enough for the minimum order value on a cheap coin (WIFUSDT at ~1 USDT)
+            qty = max(UNIT, inst.round_qty(inst.min_notional * 2 / price))
+            intent = OrderIntent(ids.next(), bar.symbol, side, qty, stop_loss=sl, leverage=D(1))
             verdict = guard.check(intent, inst, price, portfolio, venue.equity())
             assert isinstance(verdict, Approved), verdict
             await trader.apply(await executor.submit(verdict))

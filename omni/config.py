@@ -221,6 +221,16 @@ class MarketConfig(_Model):
     start: AwareDatetime = Field(datetime(2025, 6, 1, tzinfo=UTC), description="Synthetic start (aware).")
     data_files: list[Path] = Field(default_factory=list, validate_default=True, description="Replay inputs.")
     instruments_file: Path | None = Field(None, description="Instrument specs JSON; null = auto-discover.")
+    replay_from: AwareDatetime | None = Field(None, description="Replay only bars opening at or after this time.")
+    replay_to: AwareDatetime | None = Field(None, description="Replay only bars opening before this time.")
+
+    @field_validator("replay_to")
+    @classmethod
+    def _window_order(cls, v: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("replay_from")
+        if v is not None and start is not None and v <= start:
+            raise ValueError(f"must be after market.replay_from ({start.isoformat()})")
+        return v
 
     @field_validator("speed", mode="before")
     @classmethod

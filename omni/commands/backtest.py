@@ -6,7 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from omni.commands.common import EXIT_USAGE, add_data_option, config_option, data_files, load, positive_seconds
+from omni.commands.common import (
+    EXIT_USAGE,
+    add_data_option,
+    config_option,
+    data_files,
+    load,
+    positive_seconds,
+    utc_time,
+)
 from omni.commands.markdown import num
 from omni.domain.errors import DataError
 
@@ -29,8 +37,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=positive_seconds,
         default=None,
         metavar="SECONDS",
-        help="replay only this much market time from the start of the data",
+        help="replay only this much market time from the start of the data (or of --from)",
     )
+    bt.add_argument("--from", dest="start", type=utc_time, default=None, metavar="TIME",
+                    help="replay only bars opening at or after TIME, UTC (2025-05-10 or 2025-05-10T06:00)")  # fmt: skip
+    bt.add_argument("--to", dest="end", type=utc_time, default=None, metavar="TIME",
+                    help="replay only bars opening before TIME, UTC")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
     if cfg is None:
         return EXIT_USAGE
     out = args.out.resolve()
-    cfg = for_backtest(cfg, out, data_files(args.data))
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        print("omni backtest: --to must be after --from", file=sys.stderr)
+        return EXIT_USAGE
+    cfg = for_backtest(cfg, out, data_files(args.data), window=(args.start, args.end))
     try:
         result = run_backtest(cfg, out, duration_s=args.duration, progress=sys.stderr)
     except DataError as e:

@@ -8,25 +8,13 @@ import asyncio
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from omni.commands.common import EXIT_USAGE
+from omni.commands.common import EXIT_USAGE, utc_time
 from omni.domain.errors import DataError
 
 NAME = "data"
 DEFAULT_OUT = Path("market-data")
-
-
-def utc_time(text: str) -> int:
-    """An ISO-8601 date or date-time (UTC unless it has an offset) as epoch ms."""
-    try:
-        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date like 2025-01-01 or 2025-01-01T12:00, got {text!r}") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return int(t.timestamp() * 1000)
 
 
 def symbol_list(text: str) -> list[str] | None:

@@ -110,6 +110,8 @@ def load_market(cfg: Config) -> tuple[Any, dict[str, Instrument], dict[str, Any]
     if m.source == "replay":
         files = replay_files(list(m.data_files))
         source = ReplayMarket(files, known)
+        if m.replay_from is not None or m.replay_to is not None:
+            source.window(_ms(m.replay_from), _ms(m.replay_to))
         notes = list(source.notes)
         for root in (f for f in files if f.is_dir()):
             notes += store_notes(source, root, explicit=m.instruments_file is not None)
@@ -412,6 +414,10 @@ def _core(
     )
     trader.journal = executor.journal = telemetry.journal = writer
     return Assembly(cfg, venue, portfolio, guard, pipeline, executor, telemetry, trader, info, source, writer, known)
+
+
+def _ms(t: datetime | None) -> int | None:
+    return None if t is None else int(t.timestamp() * 1000)
 
 
 def _iso(ms: int) -> str:

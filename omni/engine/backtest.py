@@ -17,6 +17,7 @@ import csv
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -94,11 +95,16 @@ class BacktestResult:
     forecasts: list[Forecast] = field(default_factory=list)  # resolved, with their counterfactual outcomes
 
 
-def for_backtest(cfg: Config, out: Path, data: list[Path] | None) -> Config:
-    """The config a backtest runs with: replay at max speed, its own state dir, the data given."""
-    market = cfg.market.model_copy(
-        update={"speed": "max", **({"source": "replay", "data_files": data} if data else {})}
-    )
+def for_backtest(
+    cfg: Config, out: Path, data: list[Path] | None, window: tuple[int | None, int | None] = (None, None)
+) -> Config:
+    """The config a backtest runs with: replay at max speed, its own state dir, the data given, and only the bars
+    opening in ``window`` (epoch ms, [start, end); None: no bound) when given."""
+    update: dict[str, Any] = {"speed": "max", **({"source": "replay", "data_files": data} if data else {})}
+    for key, ms in zip(("replay_from", "replay_to"), window, strict=True):
+        if ms is not None:
+            update[key] = datetime.fromtimestamp(ms / 1000, UTC)
+    market = cfg.market.model_copy(update=update)
     engine = cfg.engine.model_copy(update={"state_dir": out / "state"})
     return cfg.model_copy(update={"market": market, "engine": engine})
 

@@ -13,6 +13,7 @@ import zlib
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal, TextIO
@@ -321,29 +322,52 @@ class ReplayMarket:
     def symbols(self) -> list[str]:
         return list(self.klines)
 
+    def window(self, start_ms: int | None, end_ms: int | None) -> None:
+        """Replay only the bars opening in [start_ms, end_ms) (None: no bound) and the settlements between the first
+        and the last of them; DataError when no bar of any file lies inside."""
+        self._window = (start_ms, end_ms)
+        if not self._bounds():
+            lo = "the start" if start_ms is None else datetime.fromtimestamp(start_ms / 1000, UTC).isoformat()
+            hi = "the end" if end_ms is None else datetime.fromtimestamp(end_ms / 1000, UTC).isoformat()
+            raise DataError(next(iter(self.klines.values())).path, None, f"no bar between {lo} and {hi}")
+
+    def _bounds(self) -> dict[str, tuple[int, int]]:
+        """Per symbol with bars in the window: [first, end) row indices."""
+        start_ms, end_ms = getattr(self, "_window", (None, None))
+        out = {}
+        for symbol, k in self.klines.items():
+            a = 0 if start_ms is None else bisect_left(k.ts, start_ms)
+            b = len(k) if end_ms is None else bisect_left(k.ts, end_ms)
+            if a < b:
+                out[symbol] = (a, b)
+        return out
+
     @property
     def first_ts(self) -> int:
         """Close time (epoch ms) of the earliest bar: the first batch's ts."""
-        return min(k.ts[0] + k.minutes * MINUTE_MS for k in self.klines.values())
+        k = self.klines
+        return min(k[s].ts[a] + k[s].minutes * MINUTE_MS for s, (a, _) in self._bounds().items())
 
     @property
     def last_ts(self) -> int:
         """Close time (epoch ms) of the latest bar: the last batch's ts."""
-        return max(k.ts[-1] + k.minutes * MINUTE_MS for k in self.klines.values())
+        k = self.klines
+        return max(k[s].ts[b - 1] + k[s].minutes * MINUTE_MS for s, (_, b) in self._bounds().items())
 
     def __iter__(self) -> Iterator[MarketBatch]:
-        series = list(self.klines.values())
-        pos = [0] * len(series)
-        sizes = [len(s) for s in series]
+        bounds = self._bounds()
+        series = [s for s in self.klines.values() if s.symbol in bounds]
+        pos = [bounds[s.symbol][0] for s in series]
+        sizes = [bounds[s.symbol][1] for s in series]
         spans = [s.minutes * MINUTE_MS for s in series]
-        bar_heap = [(s.ts[0] + spans[k], k) for k, s in enumerate(series)]
+        bar_heap = [(s.ts[pos[k]] + spans[k], k) for k, s in enumerate(series)]
         heapq.heapify(bar_heap)
         fund_rows: list[tuple[str, array, array, int, int]] = []
-        for s in series:
+        for k, s in enumerate(series):
             f = self.funding.get(s.symbol)
             if f is None:
                 continue
-            lo, hi = s.ts[0] + s.minutes * MINUTE_MS, s.ts[-1] + s.minutes * MINUTE_MS
+            lo, hi = s.ts[pos[k]] + spans[k], s.ts[sizes[k] - 1] + spans[k]
             start, end = bisect_left(f.ts, lo), bisect_right(f.ts, hi)
             if start < end:
                 fund_rows.append((s.symbol, f.ts, f.rate, start, end))

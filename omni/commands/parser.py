@@ -17,6 +17,7 @@ from omni.commands import (
     reset_kill_switch,
     run,
     status,
+    sweep,
 )
 from omni.commands.common import remember_signal
 
@@ -30,7 +31,9 @@ the summary reports what was achieved next to them.
 """
 
 #: the commands in the order ``omni --help`` lists them; each module has NAME, add_parser(sub) and run(args)
-COMMANDS = (run, backtest, feasibility, report, status, reset_kill_switch, data, emulator, check_config, rehearse)
+COMMANDS = (
+    run, backtest, feasibility, sweep, report, status, reset_kill_switch, data, emulator, check_config, rehearse,
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -73,12 +73,14 @@ class LocalExecutor:
             self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint
         )
 
-    def run(self, specs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Results in the order of ``specs`` (each as soon as it and the ones before it are done)."""
+    def run(self, specs: list[dict[str, Any]]) -> Iterator[dict[str, Any] | Exception]:
+        """Results in the order of ``specs`` (each as soon as it and the ones before it are done); a trial that
+        raised gives its exception in its place."""
         futures: list[Future] = [self.pool.submit(run_trial, s) for s in specs]
         try:
             for f in futures:
-                yield f.result()
+                error = f.exception()
+                yield error if isinstance(error, Exception) else f.result()
         finally:
             for f in futures:
                 f.cancel()
@@ -111,11 +113,14 @@ class RayExecutor:
                 ray.init(num_cpus=self.workers, **kw)
         self.remote = ray.remote(num_cpus=1, max_retries=0)(run_trial)
 
-    def run(self, specs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def run(self, specs: list[dict[str, Any]]) -> Iterator[dict[str, Any] | Exception]:
         refs = [self.remote.remote(s) for s in specs]
         try:
             for ref in refs:
-                yield self.ray.get(ref)
+                try:
+                    yield self.ray.get(ref)
+                except self.ray.exceptions.RayTaskError as e:  # the trial raised: its error, the others go on
+                    yield e
         finally:
             for ref in refs:
                 self.ray.cancel(ref, force=True)

@@ -140,16 +140,17 @@ class Loop:
             try:
                 specs = [self.make_spec(i, values) for i, _, values in asked]
                 for (_, trial, _), result in zip(asked, executor.run(specs), strict=True):
-                    results.append((trial, result, None))
-            except (KeyboardInterrupt, SystemExit):
+                    if isinstance(result, Exception):  # the trial's own error: recorded, the sweep goes on
+                        results.append((trial, None, f"{type(result).__name__}: {result}"))
+                    else:
+                        results.append((trial, result, None))
+            except (KeyboardInterrupt, SystemExit):  # Ctrl-C: this batch runs again on --resume
                 for _, trial, _ in asked:
                     self.study.tell(trial, state=TrialState.FAIL)
                 raise
-            except Exception as e:  # a trial's own error: recorded, the sweep goes on
-                failed = {id(t) for t, _, _ in results}
-                for _, trial, _ in asked:
-                    if id(trial) not in failed:
-                        results.append((trial, None, f"{type(e).__name__}: {e}"))
+            except Exception as e:  # the executor itself failed: the batch's remaining trials are recorded failed
+                told = {id(t) for t, _, _ in results}
+                results += [(t, None, f"{type(e).__name__}: {e}") for _, t, _ in asked if id(t) not in told]
             for trial, result, error in results:
                 if result is None:
                     trial.set_user_attr("error", error)

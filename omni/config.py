@@ -384,7 +384,7 @@ def redacted_dict(cfg: Config) -> dict[str, Any]:
     return cfg.model_dump(mode="json")
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that rejects a key repeated in one mapping (PyYAML silently keeps the last)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -405,7 +405,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except OSError as e:
         raise ConfigError(src, [("(file)", src, f"cannot read config file: {e.strerror or e}")]) from e
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as e:
         mark, ctx = getattr(e, "problem_mark", None), getattr(e, "context_mark", None)
         if mark is None:

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from omni.config import Config
+from omni.config import Config, UniqueKeyLoader
 
 SPACE_KEYS = {"seed", "params"}
 PARAM_KEYS = {"low", "high", "step", "log", "choices"}
@@ -63,6 +63,9 @@ class Param:
         """One value drawn uniformly (log-uniformly with ``log``), on the step when there is one."""
         if self.kind == "choice":
             return self.choices[rng.randrange(len(self.choices))]
+        if self.log and self.kind == "int":  # log-uniform over [low - 0.5, high + 0.5), rounded: each int its share
+            x = round(math.exp(rng.uniform(math.log(self.low - 0.5), math.log(self.high + 0.5))))
+            return int(min(max(x, self.low), self.high))
         if self.step is not None or self.kind == "int":
             values = self.grid()
             return values[rng.randrange(len(values))]
@@ -88,8 +91,8 @@ class Space:
         return {p.key: p.sample(rng) for p in self.params}
 
 
-def _field(key: str) -> None:
-    """Raise SpaceError unless ``key`` names a config field."""
+def _field(key: str) -> Any:
+    """The annotation of the config field ``key`` names; SpaceError if it names none."""
     parts = key.split(".")
     model: type[BaseModel] = Config
     for depth, name in enumerate(parts):
@@ -104,6 +107,7 @@ def _field(key: str) -> None:
             model = ann
         elif isinstance(ann, type) and issubclass(ann, BaseModel):
             raise SpaceError(f"{key}: is a section; name one of its fields")
+    return ann
 
 
 def apply(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -136,7 +140,7 @@ def _number(key: str, name: str, value: Any) -> float:
 
 
 def parse_param(key: str, spec: Any, base: Config) -> Param:
-    _field(key)
+    annotation = _field(key)
     if not isinstance(spec, dict) or not spec:
         raise SpaceError(f"{key}: give {{low, high[, step, log]}} or {{choices: [...]}}, got {spec!r}")
     unknown = set(spec) - PARAM_KEYS
@@ -158,6 +162,9 @@ def parse_param(key: str, spec: Any, base: Config) -> Param:
     if not lo < hi:
         raise SpaceError(f"{key}: low ({spec['low']}) must be below high ({spec['high']})")
     is_int = all(isinstance(spec[k], int) and not isinstance(spec[k], bool) for k in ("low", "high"))
+    if annotation is int and not is_int:
+        raise SpaceError(f"{key}: is a whole number; give low and high as integers (got {spec['low']!r}, "
+                         f"{spec['high']!r})")  # fmt: skip
     step = None if spec.get("step") is None else _number(key, "step", spec["step"])
     if step is not None and step <= 0:
         raise SpaceError(f"{key}.step: must be > 0")
@@ -179,7 +186,7 @@ def parse_param(key: str, spec: Any, base: Config) -> Param:
 def load_space(path: Path, base: Config) -> Space:
     """Read and check a space file; SpaceError naming the key and the problem."""
     try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        doc = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # a repeated key: error
     except OSError as e:
         raise SpaceError(f"{path}: cannot read ({e.strerror or e})") from None
     except yaml.YAMLError as e:

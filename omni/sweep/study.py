@@ -17,6 +17,7 @@ import json
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,20 +138,35 @@ class Loop:
                 trial.set_user_attr("index", i)
                 asked.append((i, trial, decode(self.space, trial.params)))
             results: list[tuple[Any, dict[str, Any] | None, str | None]] = []
+            runnable, specs = [], []
+            for i, trial, values in asked:  # a combination the config refuses fails alone, before any run
+                try:
+                    specs.append(self.make_spec(i, values))
+                    runnable.append(trial)
+                except Exception as e:
+                    results.append((trial, None, f"{type(e).__name__}: {e}"))
             try:
-                specs = [self.make_spec(i, values) for i, _, values in asked]
-                for (_, trial, _), result in zip(asked, executor.run(specs), strict=True):
+                for trial, result in zip(runnable, executor.run(specs), strict=True):
+                    if isinstance(result, BrokenExecutor):
+                        raise result
                     if isinstance(result, Exception):  # the trial's own error: recorded, the sweep goes on
                         results.append((trial, None, f"{type(result).__name__}: {result}"))
                     else:
                         results.append((trial, result, None))
-            except (KeyboardInterrupt, SystemExit):  # Ctrl-C: this batch runs again on --resume
-                for _, trial, _ in asked:
-                    self.study.tell(trial, state=TrialState.FAIL)
-                raise
-            except Exception as e:  # the executor itself failed: the batch's remaining trials are recorded failed
-                told = {id(t) for t, _, _ in results}
-                results += [(t, None, f"{type(e).__name__}: {e}") for _, t, _ in asked if id(t) not in told]
+            except (Exception, KeyboardInterrupt, SystemExit) as e:  # Ctrl-C, or the executor broke: rerun the batch
+                final = {id(t) for t, _, err in results if err is not None}
+                for t, _, err in results:
+                    if err is not None:  # the trials' own errors stand
+                        t.set_user_attr("error", err)
+                        self.study.tell(t, state=TrialState.FAIL)
+                for _, t, _ in asked:
+                    if id(t) not in final:
+                        self.study.tell(t, state=TrialState.FAIL)
+                if isinstance(e, KeyboardInterrupt | SystemExit):
+                    raise
+                name = getattr(executor, "name", "trial")
+                raise SweepError(f"the {name} executor failed ({type(e).__name__}: {e}); the study is kept: "
+                                 "--resume runs this batch again") from e  # fmt: skip
             for trial, result, error in results:
                 if result is None:
                     trial.set_user_attr("error", error)

@@ -244,10 +244,6 @@ def test_float_and_log_samples_stay_in_range():
     assert 15 < statistics.median(log) < 65  # log-uniform: median ~ sqrt(1 * 1000) ~ 31.6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Param.sample ignores log for int ranges (draws uniformly from the int grid): space.py:66-68",
-)
 def test_int_log_range_samples_log_uniformly():
     rng = random.Random(4)
     p = Param("k", "int", 1, 1000, log=True)
@@ -287,12 +283,13 @@ def test_space_grid_is_the_full_product_in_order():
     assert combos == {(x, y, z) for x in (1, 2, 3) for y in ("x", "y") for z in (0.5, 1.0)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a float range on an int field is accepted (its bounds are whole) but its inner samples are refused "
-    "by the config at trial time: space.py:173-175 checks only low and high",
-)
-def test_every_sample_of_an_accepted_space_builds_a_config(tmp_path, base):
-    space = space_of(tmp_path, base, "params:\n  strategy.breakout_bars: {low: 10.0, high: 60.0}\n")
-    for i in range(5):
-        config_with(base, space.sample(i))
+def test_a_float_range_on_an_integer_field_is_refused_naming_it(tmp_path, base):
+    # its inner samples (39.23 bars) would be refused by the config at trial time: refused before any run instead
+    with pytest.raises(SpaceError, match=r"strategy\.breakout_bars: is a whole number"):
+        space_of(tmp_path, base, "params:\n  strategy.breakout_bars: {low: 10.0, high: 60.0}\n")
+
+
+def test_a_key_given_twice_is_refused(tmp_path, base):
+    text = "params:\n  strategy.stop_atr: {low: 1, high: 2}\n  strategy.stop_atr: {low: 2, high: 3}\n"
+    with pytest.raises(SpaceError, match=r"duplicate key 'strategy\.stop_atr'"):
+        space_of(tmp_path, base, text)

@@ -235,36 +235,24 @@ def test_trial_error_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert again.batches == []
 
 
-def test_executor_error_is_recorded_and_the_sweep_goes_on(tmp_path):
-    loop, ex = sweep(tmp_path, "random", 7, 3, executor=Fake(raises={3: ValueError("pool broke")}))
-    assert ex.batches == [[0, 1, 2], [3, 4, 5], [6]]
-    assert failures(loop.study) == [{"index": 2, "error": "ValueError: pool broke"}]
-    assert sorted(r["index"] for r in completed(loop.study)) == [0, 1, 3, 4, 5, 6]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="study.py:151-153: when the executor itself raises mid-batch, the trials of the batch it never ran are "
-    "recorded failed with an 'error' user attr, so done() counts them finished and --resume never runs them",
-)
-def test_trials_an_executor_failure_never_ran_run_again(tmp_path):
-    loop, _ = sweep(tmp_path, "random", 3, 3, executor=Fake(raises={2: ValueError("pool broke")}))
-    assert sorted(loop.done()) == [0]
+def test_an_executor_failure_stops_the_sweep_and_its_batch_runs_again_on_resume(tmp_path):
+    # the executor itself breaks on the 5th spec (the 2nd of batch [3, 4, 5]): not a trial's error, so the
+    # sweep stops saying so, nothing of that batch counts as done, and --resume runs the whole batch again
+    with pytest.raises(SweepError, match=r"executor failed .*ValueError: pool broke.*--resume"):
+        sweep(tmp_path, "random", 7, 3, executor=Fake(raises={5: ValueError("pool broke")}))
+    study = open_study(tmp_path, meta("random", 3), True)
+    assert failures(study) == []
+    assert sorted(r["index"] for r in completed(study)) == [0, 1, 2]
     again = Fake()
-    Loop(open_study(tmp_path, meta("random", 3), True), SPACE, "random", 3, 3, spec).run(again)
-    assert again.batches == [[1, 2]]
+    Loop(study, SPACE, "random", 7, 3, spec).run(again)
+    assert again.batches == [[3, 4, 5], [6]]
+    assert sorted(r["index"] for r in completed(study)) == list(range(7))
 
 
 RISK = Space((Param("risk.max_loss_per_trade_usdt", "float", 1.0, 3.0, 0.5),
               Param("risk.max_daily_loss_usdt", "float", 1.0, 3.0, 0.5)), seed=3)  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="study.py:141: a batch's specs are built in one comprehension inside the executor's try, so one trial "
-    "whose values the config refuses (make_spec -> config_with -> SpaceError) fails every trial of its batch "
-    "with its error",
-)
 def test_refused_combination_fails_only_its_own_trial(tmp_path):
     # each bound passes load_space alone, but daily < per-trade is refused by the config: a realistic space
     base = load_config(None)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from omni.commands.common import EXIT_USAGE, utc_time
 from omni.domain.errors import DataError
+from omni.emulator.options import whole
 
 NAME = "data"
 DEFAULT_OUT = Path("market-data")
@@ -53,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "https://api-testnet.bybit.com for testnet, or an omni emulator's URL)")  # fmt: skip
     dl.add_argument("--rate", type=float, default=50.0, metavar="N",
                     help="requests per second at most (default 50; Bybit allows 600 per 5 s per IP)")  # fmt: skip
-    dl.add_argument("--workers", type=int, default=8, metavar="N", help="requests in flight (default 8)")
+    dl.add_argument("--workers", type=whole, default=8, metavar="N", help="requests in flight (default 8)")
     im = cmds.add_parser("import", help="convert gzip-CSV klines and funding files (or folders) into the store",
                          description="Convert the CSV layout (klines/<n>m/<venue>/<SYMBOL>.csv.gz, "
                          "funding/<venue>/<SYMBOL>.csv.gz, as in ../shared/data) into the Parquet store. Every "

@@ -9,18 +9,9 @@ from pathlib import Path
 
 from omni.commands.common import EXIT_USAGE, add_data_option, config_option, data_files, load
 from omni.domain.errors import DataError
+from omni.emulator.options import whole
 
 NAME = "sweep"
-
-
-def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,18 +27,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     sp.add_argument("--space", type=Path, required=True, metavar="FILE", help="search space YAML")
     add_data_option(sp, "market data: a store directory (omni data) or kline/funding files", required=True)
-    sp.add_argument("--folds", type=positive_int, required=True, metavar="K", help="walk-forward folds (>= 2)")
+    sp.add_argument("--folds", type=whole, required=True, metavar="K", help="walk-forward folds (>= 2)")
     config_option(sp)
-    sp.add_argument("--trials", type=positive_int, default=24, metavar="N", help="trials to run (default 24)")
+    sp.add_argument("--trials", type=whole, default=24, metavar="N", help="trials to run (default 24)")
     sp.add_argument("--sampler", choices=("tpe", "random", "grid"), default="tpe",
                     help="tpe (default; asks in batches: results depend on --batch, not on --workers), random or "
                     "grid (both independent of workers and batches)")  # fmt: skip
-    sp.add_argument("--batch", type=positive_int, default=8, metavar="B", help="trials asked at once (default 8)")
+    sp.add_argument("--batch", type=whole, default=8, metavar="B", help="trials asked at once (default 8)")
     sp.add_argument("--executor", choices=("local", "ray"), default="local",
                     help="local process pool (default) or Ray (pip install 'omni[ray]')")  # fmt: skip
     sp.add_argument("--ray-address", default=None, metavar="ADDR",
                     help="an existing Ray cluster (ray://host:10001 or auto); default: a local Ray")  # fmt: skip
-    sp.add_argument("--workers", type=positive_int, default=None, metavar="W",
+    sp.add_argument("--workers", type=whole, default=None, metavar="W",
                     help="trials at once (default: the CPU count)")  # fmt: skip
     sp.add_argument("--out", type=Path, default=Path("sweep-out"), metavar="DIR",
                     help="study and report directory (default sweep-out)")  # fmt: skip

@@ -131,7 +131,7 @@ class Downloader:
             res = await self.rest.call(fn, "market", **extra, **params)
         except VenueError as e:
             what = " ".join(f"{k}={v}" for k, v in params.items())
-            raise DownloadError(f"{fn.__name__} {what} refused by {self.base_url}: {e}") from None
+            raise DownloadError(f"{fn.__name__} {what} failed at {self.base_url}: {e}") from None
         self.progress.requests += 1
         return res
 

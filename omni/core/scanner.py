@@ -17,14 +17,15 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from omni.core.bars import BarAggregator
+from omni.core.scanner_vec import TRIM_SLACK, Book, SeriesView, gather
 from omni.domain.instrument import Instrument
 from omni.domain.market import Bar
 from omni.domain.orders import Side
 
-#: history may run this many bars over ``history_bars`` before it is cut back (amortises the cut, bounds memory)
-TRIM_SLACK = 64
+__all__ = ["TRIM_SLACK", "AssetScanner", "Candidate", "ReferenceScanner", "ScannerParams", "Series", "Tradability"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,7 @@ class Candidate:
     volatility: float  # realised, per bar (std of simple returns)
     turnover: float  # average USDT per bar
     spread: float | None
-    series: Series  # the symbol's history on this timeframe, up to and including the signal bar
+    series: Series | SeriesView  # the symbol's history on this timeframe, up to and including the signal bar
 
 
 class Series:
@@ -239,8 +240,10 @@ class Tradability:
     leverage_cap: Decimal
 
 
-class AssetScanner:
-    """Keeps per-symbol statistics for every timeframe and turns breakouts into ranked candidates."""
+class ReferenceScanner:
+    """Keeps per-symbol statistics for every timeframe, one ``Series`` object per symbol and timeframe updated
+    bar by bar, and turns breakouts into ranked candidates. ``AssetScanner`` computes the same on arrays; this
+    one is its reference (the equivalence tests run both)."""
 
     def __init__(self, instruments: dict[str, Instrument], params: ScannerParams):
         self.instruments = instruments
@@ -282,9 +285,19 @@ class AssetScanner:
                         out.append((series, hit[0], hit[1]))
         return out
 
+    def update_batch(self, bars: list[Bar]) -> list[tuple[str, Series, Side, float]]:
+        """``update`` for each bar in order; returns every breakout as (symbol, series, side, distance beyond)."""
+        out = []
+        for bar in bars:
+            hits = self.update(bar)
+            if hits:
+                for series, side, beyond in hits:
+                    out.append((bar.symbol, series, side, beyond))
+        return out
+
     def candidates(
         self,
-        breakouts: list[tuple[str, Series, Side, float]],
+        breakouts: list[tuple[str, Any, Side, float]],
         now: int,
         trade: Tradability,
         skip: set[str] | frozenset[str] = frozenset(),
@@ -320,9 +333,7 @@ class AssetScanner:
         out.sort(key=lambda c: c.score, reverse=True)
         return out
 
-    def _drop_reason(
-        self, symbol: str, series: Series, trade: Tradability, skip: set[str] | frozenset[str]
-    ) -> str | None:
+    def _drop_reason(self, symbol: str, series: Any, trade: Tradability, skip: set[str] | frozenset[str]) -> str | None:
         p = self.params
         if symbol in p.blacklist:
             return "blacklisted"
@@ -343,3 +354,100 @@ class AssetScanner:
         if smallest > largest:
             return "untradable_at_capital"
         return None
+
+
+class AssetScanner(ReferenceScanner):
+    """The scanner the pipeline runs: ``ReferenceScanner``'s results, computed on struct-of-arrays state
+    (``scanner_vec.Book``: numpy arrays per timeframe indexed by symbol slot) for a whole batch at once.
+    Its series are ``SeriesView`` objects with the same values as the reference's ``Series``. Requires
+    ``history_bars >= breakout_bars`` (the config guarantees it)."""
+
+    def __init__(self, instruments: dict[str, Instrument], params: ScannerParams):
+        if params.history_bars < params.breakout_bars:
+            raise ValueError(f"history_bars {params.history_bars} < breakout_bars {params.breakout_bars}")
+        super().__init__(instruments, params)
+        self._book = Book(params)
+
+    def series(self, symbol: str, timeframe: int) -> SeriesView | None:  # type: ignore[override]
+        book = self._book
+        slot = book.slots.get(symbol)
+        if slot is None or timeframe not in book.frames:
+            return None
+        return book.view(slot, timeframe)
+
+    def update_batch(self, bars: list[Bar]) -> list[tuple[str, SeriesView, Side, float]]:  # type: ignore[override]
+        """Fold a market instant's bars in (in list order, as ``update`` one by one would); returns the
+        breakouts they completed as (symbol, series, side, distance beyond), in the per-bar order. Bars not
+        after their symbol's last bar of the same length are dropped and counted in ``dropped["out_of_order"]``."""
+        out, dropped = self._book.update_batch(bars)
+        if dropped:
+            self.dropped["out_of_order"] += dropped
+        return out
+
+    def update(self, bar: Bar) -> list[tuple[SeriesView, Side, float]] | None:  # type: ignore[override]
+        """``update_batch([bar])`` (slow per bar: use ``update_batch``), as (series, side, beyond), None if none."""
+        out = self.update_batch([bar])
+        return [(series, side, beyond) for _, series, side, beyond in out] or None
+
+    def candidates(
+        self,
+        breakouts: list[tuple[str, Any, Side, float]],
+        now: int,
+        trade: Tradability,
+        skip: set[str] | frozenset[str] = frozenset(),
+    ) -> list[Candidate]:
+        """``ReferenceScanner.candidates`` (same filters in the same order, same values), with the series'
+        statistics read in a few array gathers (``scanner_vec.gather``) instead of one by one."""
+        if not all(type(b[1]) is SeriesView for b in breakouts):
+            return super().candidates(breakouts, now, trade, skip)
+        p = self.params
+        dropped = self.dropped
+        instruments = self.instruments
+        blacklist = p.blacklist
+        largest_of: dict[str, Decimal] = {}
+        out: list[Candidate] = []
+        self.signals += len(breakouts)
+        for (symbol, series, side, beyond), (length, zvr, atr, turnover, close) in zip(
+            breakouts, gather([b[1] for b in breakouts]), strict=True
+        ):
+            if symbol in blacklist:
+                reason = "blacklisted"
+            elif symbol in skip:
+                reason = "in_position"
+            elif length < p.min_history_bars:
+                reason = "short_history"
+            elif zvr >= p.halted_bars:
+                reason = "halted"
+            elif atr <= 0:
+                reason = "no_volatility"
+            elif turnover < p.min_turnover_usdt:
+                reason = "illiquid"
+            else:
+                inst = instruments[symbol]
+                largest = largest_of.get(symbol)
+                if largest is None:
+                    largest = largest_of[symbol] = trade.margin_share * min(trade.leverage_cap, inst.max_leverage)
+                smallest = max(inst.min_notional, inst.min_qty * Decimal(repr(close)))
+                reason = "untradable_at_capital" if smallest > largest else None
+            if reason is not None:
+                dropped[reason] += 1
+                continue
+            out.append(
+                Candidate(
+                    symbol,
+                    side,
+                    series.minutes,
+                    now,
+                    close,
+                    atr * p.stop_atr,
+                    atr * p.take_profit_atr,
+                    beyond / atr,
+                    atr,
+                    series.volatility,
+                    turnover,
+                    None,
+                    series,
+                )
+            )
+        out.sort(key=lambda c: c.score, reverse=True)
+        return out

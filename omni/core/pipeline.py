@@ -101,13 +101,7 @@ class DecisionPipeline:
                 outcomes.on_funding(f)
             for bar in batch.bars:
                 outcomes.on_bar(bar)
-        update = self.scanner.update
-        breakouts = []
-        for bar in batch.bars:
-            hits = update(bar)
-            if hits:
-                for series, side, beyond in hits:
-                    breakouts.append((bar.symbol, series, side, beyond))
+        breakouts = self.scanner.update_batch(batch.bars)  # (symbol, series, side, beyond), in bar order
         for f in batch.fundings:
             self.funding_rate[f.symbol] = f.rate
         if not breakouts:

@@ -7,20 +7,24 @@ window). The entry signal is a Donchian breakout: a close beyond the highest hig
 ``breakout_bars`` bars, scored by how far beyond, in ATRs. The bars where it fired are kept per side
 (``Series.entries``): the pre-trade simulator replays the order from those, not from every bar. Spread is not
 in bar data: it is ``None`` here and filled in by venues that publish quotes.
+
+``AssetScanner`` (what the pipeline runs) folds a whole market instant in with ``update_batch`` on numpy
+state per timeframe indexed by symbol slot (``scanner_book``, ``scanner_vec``); ``ReferenceScanner`` does the
+same bar by bar with one ``Series`` (``scanner_series``) per symbol and timeframe, and is the reference the
+equivalence tests compare it with (identical breakouts, statistics and candidates).
 """
 
 from __future__ import annotations
 
-import math
-from array import array
-from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from omni.core.bars import BarAggregator
-from omni.core.scanner_vec import TRIM_SLACK, Book, SeriesView, gather
+from omni.core.scanner_book import Book, gather
+from omni.core.scanner_series import Series
+from omni.core.scanner_vec import TRIM_SLACK, SeriesView
 from omni.domain.instrument import Instrument
 from omni.domain.market import Bar
 from omni.domain.orders import Side
@@ -61,166 +65,6 @@ class Candidate:
     turnover: float  # average USDT per bar
     spread: float | None
     series: Series | SeriesView  # the symbol's history on this timeframe, up to and including the signal bar
-
-
-class Series:
-    """Recent bars of one symbol on one timeframe, plus rolling statistics (running sums over fixed windows,
-    and a cached breakout channel recomputed only when its extreme leaves the window)."""
-
-    __slots__ = (
-        "_hi",
-        "_hi_at",
-        "_lo",
-        "_lo_at",
-        "_tr",
-        "_trim_at",
-        "_trn",
-        "_vr",
-        "atr_sum",
-        "closes",
-        "highs",
-        "lows",
-        "minutes",
-        "n",
-        "opens",
-        "params",
-        "ret_sq_sum",
-        "ret_sum",
-        "signal",
-        "signals_long",
-        "signals_short",
-        "turnover_sum",
-        "zero_volume_run",
-    )
-
-    def __init__(self, minutes: int, params: ScannerParams):
-        self.minutes = minutes
-        self.params = params
-        # compact float arrays (8 bytes a value): hundreds of symbols x 3 timeframes x a few hundred bars
-        self.opens = array("d")
-        self.highs = array("d")
-        self.lows = array("d")
-        self.closes = array("d")
-        # rolling windows as fixed rings indexed by the bar count (slot n % size holds bar n's value)
-        self._tr = [0.0] * params.atr_bars  # true ranges, for the ATR
-        self._trn = [0.0] * params.turnover_bars  # turnovers
-        self._vr = [0.0] * params.volatility_bars  # simple returns
-        self.atr_sum = self.turnover_sum = self.ret_sum = self.ret_sq_sum = 0.0
-        self.zero_volume_run = 0
-        self.n = 0  # bars ever added (absolute index of the next bar)
-        self._trim_at = params.history_bars + TRIM_SLACK  # bar count at which old history is cut back
-        self._hi = -math.inf  # channel: highest high / lowest low of the last breakout_bars bars
-        self._lo = math.inf
-        self._hi_at = self._lo_at = -1  # absolute index of those extremes
-        self.signal: tuple[Side, float] | None = None  # the breakout the last added bar made, if any
-        # absolute indices of the bars that broke out, per side: the pre-trade simulator's entries
-        self.signals_long = array("q")
-        self.signals_short = array("q")
-
-    def __len__(self) -> int:
-        return len(self.closes)
-
-    def add(self, bar: Bar) -> tuple[Side, float] | None:
-        """Add a closed bar; returns (side, distance beyond the channel) if its close broke out."""
-        _, _, o, h, lo, c, v, _ = bar
-        closes = self.closes
-        n = self.n
-        prev = closes[-1] if n else o
-        tr = (h if h > prev else prev) - (lo if lo < prev else prev)
-        ring = self._tr
-        i = n % len(ring)
-        self.atr_sum += tr - ring[i]
-        ring[i] = tr
-        turnover = v * c
-        ring = self._trn
-        i = n % len(ring)
-        self.turnover_sum += turnover - ring[i]
-        ring[i] = turnover
-        r = c / prev - 1.0 if prev > 0 else 0.0
-        ring = self._vr
-        i = n % len(ring)
-        old = ring[i]
-        ring[i] = r
-        self.ret_sum += r - old
-        self.ret_sq_sum += r * r - old * old
-        self.zero_volume_run = self.zero_volume_run + 1 if v <= 0 else 0
-        # breakout against the channel of the previous N bars, then roll the channel forward
-        nb = self.params.breakout_bars
-        hi, low = self._hi, self._lo
-        signal = None
-        if n >= nb:
-            if c > hi:
-                signal = (Side.BUY, c - hi)
-                self.signals_long.append(n)
-            elif c < low:
-                signal = (Side.SELL, low - c)
-                self.signals_short.append(n)
-        self.opens.append(o)
-        self.highs.append(h)
-        self.lows.append(lo)
-        closes.append(c)
-        self.n = n + 1
-        oldest = n + 1 - nb  # absolute index of the oldest bar in the new channel
-        if h >= hi:
-            self._hi, self._hi_at = h, n
-        elif self._hi_at < oldest:
-            self._rescan(oldest)
-        if lo <= self._lo:
-            self._lo, self._lo_at = lo, n
-        elif self._lo_at < oldest:
-            self._rescan(oldest)
-        if n >= self._trim_at:
-            keep = self.params.history_bars
-            cut = len(closes) - keep
-            for seq in (self.opens, self.highs, self.lows, closes):
-                del seq[:cut]
-            base = n + 1 - keep  # absolute index of the oldest bar kept
-            for sig in (self.signals_long, self.signals_short):
-                k = bisect_left(sig, base)
-                if k:
-                    del sig[:k]
-            self._trim_at = n + TRIM_SLACK
-        self.signal = signal
-        return signal
-
-    def entries(self, side: Side) -> list[int]:
-        """Indices into the kept bars (``closes[i]``) where a breakout on ``side`` fired, ascending."""
-        base = self.n - len(self.closes)
-        return [i - base for i in (self.signals_long if side is Side.BUY else self.signals_short)]
-
-    def _rescan(self, oldest: int) -> None:
-        """Recompute the channel over the bars at absolute indices [oldest, n)."""
-        base = self.n - len(self.closes)  # absolute index of closes[0]
-        i = max(oldest, base) - base
-        highs = self.highs[i:]
-        lows = self.lows[i:]
-        hi = max(highs)
-        lo = min(lows)
-        self._hi, self._hi_at = hi, base + i + (len(highs) - 1 - highs[::-1].index(hi))
-        self._lo, self._lo_at = lo, base + i + (len(lows) - 1 - lows[::-1].index(lo))
-
-    @property
-    def atr(self) -> float:
-        n = min(self.n, len(self._tr))
-        return self.atr_sum / n if n else 0.0
-
-    @property
-    def turnover(self) -> float:
-        n = min(self.n, len(self._trn))
-        return self.turnover_sum / n if n else 0.0
-
-    @property
-    def volatility(self) -> float:
-        """Realised volatility per bar: the standard deviation of simple returns over the window."""
-        n = min(self.n, len(self._vr))
-        if n < 2:
-            return 0.0
-        mean = self.ret_sum / n
-        return math.sqrt(max(self.ret_sq_sum / n - mean * mean, 0.0))
-
-    def breakout(self) -> tuple[Side, float] | None:
-        """The breakout the last added bar made: (side, distance beyond the prior N-bar channel), or None."""
-        return self.signal
 
 
 class _Symbol:
@@ -402,12 +246,11 @@ class AssetScanner(ReferenceScanner):
             return super().candidates(breakouts, now, trade, skip)
         p = self.params
         dropped = self.dropped
-        instruments = self.instruments
         blacklist = p.blacklist
-        largest_of: dict[str, Decimal] = {}
+        limits: dict[str, tuple] = {}
         out: list[Candidate] = []
         self.signals += len(breakouts)
-        for (symbol, series, side, beyond), (length, zvr, atr, turnover, close) in zip(
+        for (symbol, series, side, beyond), (length, zvr, atr, turnover, close, vol) in zip(
             breakouts, gather([b[1] for b in breakouts]), strict=True
         ):
             if symbol in blacklist:
@@ -423,12 +266,7 @@ class AssetScanner(ReferenceScanner):
             elif turnover < p.min_turnover_usdt:
                 reason = "illiquid"
             else:
-                inst = instruments[symbol]
-                largest = largest_of.get(symbol)
-                if largest is None:
-                    largest = largest_of[symbol] = trade.margin_share * min(trade.leverage_cap, inst.max_leverage)
-                smallest = max(inst.min_notional, inst.min_qty * Decimal(repr(close)))
-                reason = "untradable_at_capital" if smallest > largest else None
+                reason = self._untradable(symbol, close, trade, limits)
             if reason is not None:
                 dropped[reason] += 1
                 continue
@@ -443,7 +281,7 @@ class AssetScanner(ReferenceScanner):
                     atr * p.take_profit_atr,
                     beyond / atr,
                     atr,
-                    series.volatility,
+                    vol,
                     turnover,
                     None,
                     series,
@@ -451,3 +289,24 @@ class AssetScanner(ReferenceScanner):
             )
         out.sort(key=lambda c: c.score, reverse=True)
         return out
+
+    def _untradable(self, symbol: str, close: float, trade: Tradability, limits: dict[str, tuple]) -> str | None:
+        """``_drop_reason``'s last test (max(min_notional, min_qty * price) > the margin share at the capped
+        leverage, in Decimal): decided on floats when ``min_qty * close`` is clearly (1e-9 relative: floats
+        err ~1e-16 here) on one side of the limit, else in Decimal exactly as the reference does."""
+        lim = limits.get(symbol)
+        if lim is None:
+            inst = self.instruments[symbol]
+            largest = trade.margin_share * min(trade.leverage_cap, inst.max_leverage)
+            big, qty = float(largest), float(inst.min_qty)
+            sure = big > 0 and qty >= 0 and not inst.min_notional > largest
+            lim = limits[symbol] = (inst, largest, qty, big * (1 - 1e-9), big * (1 + 1e-9), sure)
+        inst, largest, qty, below, above, sure = lim
+        if sure and close > 0:
+            q = qty * close
+            if q < below:
+                return None
+            if q > above:
+                return "untradable_at_capital"
+        smallest = max(inst.min_notional, inst.min_qty * Decimal(repr(close)))
+        return "untradable_at_capital" if smallest > largest else None

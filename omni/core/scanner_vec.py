@@ -4,12 +4,12 @@ timeframe as numpy arrays indexed by a symbol slot, updated for all the symbols 
 ``Frame`` (one timeframe) keeps each statistic as one array over slots, each rolling window as a ring
 (slots x window) and the kept history as a ring of ``history_bars + TRIM_SLACK`` bars per slot. ``Frame.add``
 folds one bar into each of a set of distinct slots with the same float operations, in the same order per slot,
-as ``scanner.Series.add`` does for one symbol (running sums updated old-out/new-in, never re-summed; the
-channel is the exact max/min of the ring of the last ``breakout_bars`` highs/lows), so every statistic and
+as ``scanner_series.Series.add`` does for one symbol (running sums updated old-out/new-in, never re-summed; the
+channel is the exact max/min of the last ``breakout_bars`` highs/lows, kept as ``Series`` keeps it: replaced
+by a new extreme, rescanned from a ring of those bars when its bar leaves the window), so every statistic and
 breakout is bit-identical to it. ``Aggregator`` does what ``bars.BarAggregator.update_all`` does, for many
-symbols' 1m bars at once. ``Book.update_batch`` routes a batch of bars like ``scanner.ReferenceScanner.update``
-does bar by bar and returns the breakouts in the same order. ``SeriesView`` is one symbol's series on one
-timeframe with the attributes of ``scanner.Series`` that the candidates filter and the pre-trade simulator read.
+symbols' 1m bars at once (``scanner_book.Book`` routes a batch through both). ``SeriesView`` is one symbol's
+series on one timeframe with the attributes of ``Series`` that the candidates filter and the simulator read.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -58,16 +57,23 @@ class Frame:
             "tr": (_F8, p.atr_bars, 0.0),
             "trn": (_F8, p.turnover_bars, 0.0),
             "vr": (_F8, p.volatility_bars, 0.0),
-            "ch_hi": (_F8, self.nb, -math.inf),
+            "ch_hi": (_F8, self.nb, -math.inf),  # rings of the last nb highs / lows (for a channel rescan)
             "ch_lo": (_F8, self.nb, math.inf),
+            "hi": (_F8, 0, -math.inf),  # channel: highest high / lowest low of the last nb bars
+            "lo": (_F8, 0, math.inf),
+            "hi_at": (_I8, 0, -1),  # absolute index of a bar holding that extreme
+            "lo_at": (_I8, 0, -1),
             "opens": (_F8, self.ring, 0.0),
             "highs": (_F8, self.ring, 0.0),
             "lows": (_F8, self.ring, 0.0),
             "closes": (_F8, self.ring, 0.0),
         }
         self.cap = 0
+        self.flat: dict[str, np.ndarray] = {}  # the rings as flat views: slot s, position i at s * width + i
         for name, (dt, w, _) in self.spec.items():
             setattr(self, name, np.zeros((0, w) if w else 0, dt))
+            if w:
+                self.flat[name] = getattr(self, name).reshape(-1)
         self.signals_long: list[array] = []
         self.signals_short: list[array] = []
 
@@ -77,6 +83,8 @@ class Frame:
             new = np.full((cap, w) if w else cap, fill, dt)
             new[: self.cap] = old
             setattr(self, name, new)
+            if w:
+                self.flat[name] = new.reshape(-1)
         for _ in range(cap - self.cap):
             self.signals_long.append(array("q"))
             self.signals_short.append(array("q"))
@@ -85,34 +93,38 @@ class Frame:
     def add(self, s: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray):
         """Add one closed bar to each slot of ``s`` (distinct). Returns (up, beyond_up, down, beyond_down):
         positions in ``s`` whose close broke out upward / downward and by how far beyond the channel."""
+        flat = self.flat
         n = self.n[s]
         prev = np.where(n > 0, self.last_close[s], o)
         tr = np.where(h > prev, h, prev) - np.where(lo < prev, lo, prev)
-        ring = self.tr
-        i = n % ring.shape[1]
-        self.atr_sum[s] += tr - ring[s, i]
-        ring[s, i] = tr
+        w = self.tr.shape[1]
+        i = s * w + n % w
+        ring = flat["tr"]
+        self.atr_sum[s] += tr - ring[i]
+        ring[i] = tr
         turnover = v * c
-        ring = self.trn
-        i = n % ring.shape[1]
-        self.turnover_sum[s] += turnover - ring[s, i]
-        ring[s, i] = turnover
+        w = self.trn.shape[1]
+        i = s * w + n % w
+        ring = flat["trn"]
+        self.turnover_sum[s] += turnover - ring[i]
+        ring[i] = turnover
         pos = prev > 0
         if pos.all():
             r = c / prev - 1.0
         else:  # no division by a price <= 0: the return is 0.0 there
             r = np.where(pos, c / np.where(pos, prev, 1.0) - 1.0, 0.0)
-        ring = self.vr
-        i = n % ring.shape[1]
-        old = ring[s, i]
-        ring[s, i] = r
+        w = self.vr.shape[1]
+        i = s * w + n % w
+        ring = flat["vr"]
+        old = ring[i]
+        ring[i] = r
         self.ret_sum[s] += r - old
         self.ret_sq_sum[s] += r * r - old * old
         self.zero_volume_run[s] = np.where(v <= 0, self.zero_volume_run[s] + 1, 0)
-        # breakout against the channel of the previous nb bars (the ring holds exactly those once n >= nb)
+        # breakout against the channel of the previous nb bars, then roll the channel forward
         nb = self.nb
-        hi = self.ch_hi[s].max(axis=1)
-        low = self.ch_lo[s].min(axis=1)
+        hi = self.hi[s]
+        low = self.lo[s]
         full = n >= nb
         up = full & (c > hi)
         down = full & ~up & (c < low)
@@ -125,14 +137,34 @@ class Frame:
         self.sig[s[down_i]] = -1
         self.sig_beyond[s[up_i]] = beyond_up
         self.sig_beyond[s[down_i]] = beyond_down
-        i = n % nb
-        self.ch_hi[s, i] = h
-        self.ch_lo[s, i] = lo
-        i = n % self.ring
-        self.opens[s, i] = o
-        self.highs[s, i] = h
-        self.lows[s, i] = lo
-        self.closes[s, i] = c
+        i = s * nb + n % nb
+        flat["ch_hi"][i] = h
+        flat["ch_lo"][i] = lo
+        oldest = n + 1 - nb  # absolute index of the oldest bar in the new channel
+        for x, ext, ext_at, rings, higher in (
+            (h, self.hi, self.hi_at, self.ch_hi, True),
+            (lo, self.lo, self.lo_at, self.ch_lo, False),
+        ):
+            cur = hi if higher else low
+            at = ext_at[s]
+            new = x >= cur if higher else x <= cur
+            cur = np.where(new, x, cur)
+            at = np.where(new, n, at)
+            stale = np.flatnonzero(~new & (at < oldest))
+            if stale.size:  # the extreme left the window: rescan the ring (it holds exactly the window)
+                rows = rings[s[stale]]
+                j = rows.argmax(axis=1) if higher else rows.argmin(axis=1)
+                cur[stale] = rows[np.arange(stale.size), j]
+                k = n[stale]
+                at[stale] = k - (k - j) % nb
+            ext[s] = cur
+            ext_at[s] = at
+        w = self.ring
+        i = s * w + n % w
+        flat["opens"][i] = o
+        flat["highs"][i] = h
+        flat["lows"][i] = lo
+        flat["closes"][i] = c
         self.last_close[s] = c
         self.n[s] = n + 1
         length = self.length[s] + 1
@@ -143,10 +175,11 @@ class Frame:
         self.length[s] = length
         for idx, lists in ((up_i, self.signals_long), (down_i, self.signals_short)):
             if idx.size:
-                for slot, k, base in zip(s[idx].tolist(), n[idx].tolist(), (n + 1 - length)[idx].tolist(), strict=True):
+                base = (n + 1 - length)[idx].tolist()
+                for slot, k, b in zip(s[idx].tolist(), n[idx].tolist(), base, strict=True):
                     sig = lists[slot]
-                    if sig and sig[0] < base:  # indices of bars no longer kept (what Series trims)
-                        del sig[: bisect_left(sig, base)]
+                    if sig and sig[0] < b:  # indices of bars no longer kept (what Series trims)
+                        del sig[: bisect_left(sig, b)]
                     sig.append(k)
         return up_i, beyond_up, down_i, beyond_down
 
@@ -322,161 +355,3 @@ class SeriesView:
     def breakout(self) -> tuple[Side, float] | None:
         """The breakout the last added bar made: (side, distance beyond the prior N-bar channel), or None."""
         return self.signal
-
-
-class Book:
-    """Every symbol's frames (one per timeframe of ``params``) and 1m aggregators, by slot (a symbol's slot is
-    fixed at its first bar; the arrays grow by doubling). ``update_batch`` folds a batch of bars in."""
-
-    def __init__(self, params: Any):
-        self.params = params
-        self.timeframes: tuple[int, ...] = params.timeframes
-        self.slots: dict[str, int] = {}
-        self.symbols: list[str] = []
-        self.cap = 0
-        self.frames = {tf: Frame(tf, params) for tf in self.timeframes}
-        self.aggs = {tf: Aggregator(tf) for tf in self.timeframes if tf > 1}
-        self.last: dict[int, np.ndarray] = {}  # bar length (minutes) -> open time of the last bar taken, per slot
-        self.views: dict[int, list[SeriesView | None]] = {tf: [] for tf in self.timeframes}
-        self._known: tuple[str, ...] | None = None  # the last batch's symbols, when distinct, and their slots
-        self._known_slots = np.zeros(0, _I8)
-
-    def view(self, slot: int, tf: int) -> SeriesView:
-        views = self.views[tf]
-        v = views[slot]
-        if v is None:
-            v = views[slot] = SeriesView(self.frames[tf], slot)
-        return v
-
-    def slot_of(self, symbol: str) -> int:
-        slot = self.slots.get(symbol)
-        if slot is None:
-            slot = self.slots[symbol] = len(self.symbols)
-            self.symbols.append(symbol)
-            if slot >= self.cap:
-                cap = max(8, 2 * self.cap)
-                for part in (*self.frames.values(), *self.aggs.values()):
-                    part.grow(cap)
-                for m, last in self.last.items():
-                    self.last[m] = np.concatenate((last, np.full(cap - self.cap, -1, _I8)))
-                for views in self.views.values():
-                    views.extend(repeat(None, cap - self.cap))
-                self.cap = cap
-        return slot
-
-    def update_batch(self, bars: list) -> tuple[list[tuple[str, SeriesView, Side, float]], int]:
-        """Fold ``bars`` in as ``ReferenceScanner.update`` would one by one, in list order. Returns the breakouts
-        (symbol, series, side, distance beyond) in that order (per bar: timeframes in ``params`` order, an
-        incomplete aggregated bar before a complete one) and how many bars were dropped as out of order."""
-        if not bars:
-            return [], 0
-        cols = tuple(zip(*bars, strict=True))
-        syms = cols[0]
-        if syms == self._known:
-            slots = self._known_slots
-            distinct = True
-        else:
-            sl = [self.slot_of(x) for x in syms]
-            slots = np.array(sl, _I8)
-            distinct = len(set(sl)) == len(sl)
-            self._known, self._known_slots = (syms, slots) if distinct else (None, self._known_slots)
-        ts = np.array(cols[1], _I8)
-        o, h, lo, c, v = (np.array(x, _F8) for x in cols[2:7])
-        hits: list[tuple] = []
-        minutes = cols[7]
-        if distinct and minutes.count(1) == len(minutes):
-            dropped = self._group(np.arange(len(syms)), slots, 1, ts, o, h, lo, c, v, hits)
-        else:  # repeats of a symbol go in later rounds (each round has distinct slots), then by bar length
-            seen: dict[int, int] = {}
-            rounds = []
-            for x in slots.tolist():
-                r = seen.get(x, 0)
-                seen[x] = r + 1
-                rounds.append(r)
-            rnd = np.array(rounds)
-            mins = np.array(minutes, _I8)
-            dropped = 0
-            for r in range(max(rounds) + 1):
-                for m in sorted(set(mins[rnd == r].tolist())):
-                    k = np.flatnonzero((rnd == r) & (mins == m))
-                    dropped += self._group(k, slots[k], m, ts[k], o[k], h[k], lo[k], c[k], v[k], hits)
-        if len(hits) > 1:
-            hits.sort()
-        symbols = self.symbols
-        view = self.view
-        return [(symbols[slot], view(slot, tf), side, beyond) for _, _, _, tf, slot, side, beyond in hits], dropped
-
-    def _group(self, pos, s, m, ts, o, h, lo, c, v, hits) -> int:
-        """Bars of ``m`` minutes at batch positions ``pos`` for the distinct slots ``s``; returns how many were
-        out of order (not after the slot's last bar of that length: dropped)."""
-        last = self.last.get(m)
-        if last is None:
-            last = self.last[m] = np.full(self.cap, -1, _I8)
-        ok = ts > last[s]
-        dropped = 0
-        if not ok.all():
-            k = np.flatnonzero(ok)
-            dropped = len(s) - len(k)
-            if not k.size:
-                return dropped
-            pos, s, ts, o, h, lo, c, v = pos[k], s[k], ts[k], o[k], h[k], lo[k], c[k], v[k]
-        last[s] = ts
-        for rank, tf in enumerate(self.timeframes):
-            if m == tf:
-                self._add(tf, rank, 0, pos, s, o, h, lo, c, v, hits)
-            elif m == 1 and tf > 1:
-                incomplete, complete = self.aggs[tf].update(s, ts, o, h, lo, c, v)
-                for sub, done in ((0, incomplete), (1, complete)):
-                    if done is not None:
-                        k = done[0]
-                        self._add(tf, rank, sub, pos[k], s[k], *done[1:], hits)
-        return dropped
-
-    def _add(self, tf, rank, sub, pos, s, o, h, lo, c, v, hits) -> None:
-        up, beyond_up, down, beyond_down = self.frames[tf].add(s, o, h, lo, c, v)
-        for k, side, beyond in ((up, Side.BUY, beyond_up), (down, Side.SELL, beyond_down)):
-            if k.size:
-                n = k.size
-                hits.extend(
-                    zip(
-                        pos[k].tolist(),
-                        repeat(rank, n),
-                        repeat(sub, n),
-                        repeat(tf, n),
-                        s[k].tolist(),
-                        repeat(side, n),
-                        beyond.tolist(),
-                        strict=False,
-                    )
-                )
-
-
-def gather(views: list[SeriesView]) -> list[tuple]:
-    """Per view: (len, zero_volume_run, atr, turnover, last close), the values ``SeriesView`` gives one by one,
-    read for all views in a few array gathers."""
-    by_frame: dict[int, tuple[Frame, list[int], list[int]]] = {}
-    for j, v in enumerate(views):
-        f = v._f
-        got = by_frame.get(id(f))
-        if got is None:
-            got = by_frame[id(f)] = (f, [], [])
-        got[1].append(j)
-        got[2].append(v._s)
-    out: list[tuple] = [()] * len(views)
-    for f, js, slots in by_frame.values():
-        s = np.array(slots, _I8)
-        p = f.params
-        a_w, t_w = p.atr_bars, p.turnover_bars
-        cols = zip(
-            f.n[s].tolist(),
-            f.length[s].tolist(),
-            f.zero_volume_run[s].tolist(),
-            f.atr_sum[s].tolist(),
-            f.turnover_sum[s].tolist(),
-            f.last_close[s].tolist(),
-            strict=True,
-        )
-        for j, (n, length, zvr, atr_sum, trn_sum, close) in zip(js, cols, strict=True):
-            na, nt = min(n, a_w), min(n, t_w)
-            out[j] = (length, zvr, atr_sum / na if na else 0.0, trn_sum / nt if nt else 0.0, close)
-    return out

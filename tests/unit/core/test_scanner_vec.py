@@ -27,7 +27,7 @@ from tests.factories import T0, btc
 
 MIN = 60_000
 BASE = T0 - T0 % (15 * MIN)
-TRADES = (Tradability(D(1000), D(10)), Tradability(D("0.2"), D(5)))  # the second makes some untradable
+TRADES = (Tradability(D(1000), D(10)), Tradability(D("0.2"), D(5)), Tradability(D(20), D(1)))  # some untradable
 BUY, SELL = Side.BUY, Side.SELL
 
 
@@ -75,7 +75,7 @@ def side_by_side(params, instruments, batches, full_every: int = 97, skip_every:
             assert full(vs) == full(rs), f"batch {k} {sym} {rs.minutes}m"
             assert vs is vec.series(sym, rs.minutes)
         skip = {b.symbol for b in bars[::skip_every]}
-        trade = TRADES[k % 2]
+        trade = TRADES[k % 3]
         rc, vc = ref.candidates(rb, ts, trade, skip), vec.candidates(vb, ts, trade, skip)
         assert [cand(c) for c in vc] == [cand(c) for c in rc], f"batch {k}"
         assert vec.dropped == ref.dropped and vec.signals == ref.signals, f"batch {k}"
@@ -173,7 +173,8 @@ def perturbed(market: SyntheticMarket, batches: int, seed: int):
 def test_synthetic_market_with_gaps_repeats_and_late_starts_is_identical(params):
     market = synthetic()
     out = side_by_side(params, market.instruments, perturbed(market, 1200, seed=11))
-    assert out["breakouts"] > 200 and out["dropped"]["out_of_order"] > 100
+    assert out["breakouts"] > 200 and out["dropped"]["out_of_order"] > 100, out
+    assert out["dropped"]["untradable_at_capital"] > 10, out
 
 
 def five_minute(batches):
@@ -276,3 +277,13 @@ def test_property_drawn_streams_are_identical(run):
     params, batches = run
     insts = {s: replace(btc(), symbol=s) for s in "ABC"}
     side_by_side(params, insts, batches, full_every=1, skip_every=2)
+
+
+@pytest.mark.parametrize("close", [20_000.0, 20_000.000000000004, 19_999.999999999996, 20_000.01, 19_999.99, 5e3])
+def test_untradable_near_the_limit_is_decided_as_in_decimal(close):
+    inst = replace(btc(), min_qty=D("0.001"), min_notional=D(5))
+    vec = AssetScanner({"BTCUSDT": inst}, small())
+    trade = Tradability(D(20), D(1))
+    largest = trade.margin_share * min(trade.leverage_cap, inst.max_leverage)
+    exact = max(inst.min_notional, inst.min_qty * D(repr(close))) > largest
+    assert (vec._untradable("BTCUSDT", close, trade, {}) is not None) is exact

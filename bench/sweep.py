@@ -807,13 +807,12 @@ def main() -> int:
     # ------------------------------------------------------------ machine
     print()
     other = sum(r["cpu_s_other_processes"] for r in all_runs) / sum(r["wall_s"] for r in all_runs)
-    disturbed = other > 0.1 or load_start[0] > 1.0
-    print(
-        f"machine         {os.cpu_count()} cores; 1-min load average {load_start[0]:.2f} before the runs, "
-        f"{load_end[0]:.2f} after (the sweeps themselves load {args.workers}); processes outside the sweeps used "
-        f"~{other:.2f} cores during the runs"
-        f"{': other work shared the cores, the figures are disturbed (pessimistic)' if disturbed else ''}"
-    )
+    disturbed = other > 0.1
+    verdict = "other work shared the cores, the figures are disturbed (pessimistic)" if disturbed else "quiet"
+    print(f"machine         {os.cpu_count()} cores; 1-min load average {load_start[0]:.2f} before the runs, "
+          f"{load_end[0]:.2f} after (the sweeps themselves load {args.workers}; the average lags by minutes); "
+          f"processes outside the sweeps used ~{other:.2f} cores during the runs (/proc/stat minus the sweeps' "
+          f"trees): {verdict}")  # fmt: skip
     out = {
         "bench": "sweep", "trials": args.trials, "workers": args.workers, "folds": args.folds, "batch": args.batch,
         "symbols": list(SYMBOLS), "range": [info["first"], info["end"]], "days": info["days"], "bars": info["bars"],

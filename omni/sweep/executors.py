@@ -115,15 +115,23 @@ class RayExecutor:
 
     def run(self, specs: list[dict[str, Any]]) -> Iterator[dict[str, Any] | Exception]:
         refs = [self.remote.remote(s) for s in specs]
+        got = 0
         try:
             for ref in refs:
                 try:
-                    yield self.ray.get(ref)
+                    result = self.ray.get(ref)
                 except self.ray.exceptions.RayTaskError as e:  # the trial raised: its error, the others go on
-                    yield e
+                    result = e
+                got += 1
+                yield result
         finally:
-            for ref in refs:
-                self.ray.cancel(ref, force=True)
+            # stopped early (Ctrl-C): cancel only the tasks still pending; cancelling a finished one can abort
+            # the driver (Ray 2.60: "Tried to complete task that was not pending")
+            left = refs[got:]
+            if left:
+                _, pending = self.ray.wait(left, num_returns=len(left), timeout=0)
+                for ref in pending:
+                    self.ray.cancel(ref, force=True)
 
     def close(self, kill: bool = False) -> None:
         self.ray.shutdown()

@@ -124,6 +124,9 @@ class Inbox:
         self.loop = loop
         self.private: deque[tuple[str, Any]] = deque()
         self.public: deque[tuple[str, Any]] = deque()
+        #: messages from pybit's threads not yet sorted by the loop (deque appends are thread-safe)
+        self.arrived: deque[tuple[str, Any]] = deque()
+        self._drain_scheduled = False
         self.max_public = max_public
         self.overflowed = 0
         self.wake = asyncio.Event()
@@ -132,14 +135,27 @@ class Inbox:
         self.control: dict[str, Callable[[dict[str, Any]], None]] = {}
 
     def callback(self, tag: str) -> Callable[[Any], None]:
-        """A pybit callback for the socket ``tag``: it only schedules the append; it never raises into pybit."""
-        loop, put = self.loop, self.put
+        """A pybit callback for the socket ``tag``: it appends the message and wakes the loop only when no wake is
+        pending, so a burst costs one wake-up, not one per message: each wake writes a byte to the loop's self-pipe,
+        which a signal shares, and a full pipe (thousands of klines while the loop is busy) drops a Ctrl-C. It
+        never raises into pybit."""
+        loop, arrived = self.loop, self.arrived
 
         def cb(message: Any) -> None:
-            with contextlib.suppress(Exception):  # a closed loop at shutdown: nothing to hand over
-                loop.call_soon_threadsafe(put, tag, message)
+            arrived.append((tag, message))  # before the check: a drain that cleared the flag will see it
+            if not self._drain_scheduled:
+                self._drain_scheduled = True
+                with contextlib.suppress(Exception):  # a closed loop at shutdown: nothing to hand over
+                    loop.call_soon_threadsafe(self.drain)
 
         return cb
+
+    def drain(self) -> None:
+        """Sort what pybit's threads handed over into the queues (on the loop)."""
+        self._drain_scheduled = False
+        arrived, put = self.arrived, self.put
+        while arrived:
+            put(*arrived.popleft())
 
     def put(self, tag: str, message: Any) -> None:
         handler = self.control.get(tag)

@@ -77,6 +77,45 @@ def test_callback_from_a_foreign_thread_lands_in_the_loop_and_never_raises():
     cb({"late": True})  # the loop is closed now: silently dropped, no exception into pybit
 
 
+def test_a_burst_from_socket_threads_arrives_whole_in_order_with_few_wake_ups():
+    # each wake-up writes a byte to the loop's self-pipe, which signals share: a wake per message filled it while the
+    # loop was busy and a Ctrl-C was lost; a burst now costs one wake while the loop has not run
+    async def main():
+        loop = asyncio.get_running_loop()
+        inbox = Inbox(loop)
+        wakes = 0
+        real = loop.call_soon_threadsafe
+
+        def counting(*args):
+            nonlocal wakes
+            wakes += 1
+            return real(*args)
+
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+        cbs = [inbox.callback(f"public-{k}") for k in range(4)]
+
+        def burst(k: int) -> None:
+            for i in range(5000):
+                cbs[k]({"topic": f"kline.1.S{k}", "i": i})
+
+        threads = [threading.Thread(target=burst, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        await asyncio.sleep(0.05)
+        got = []
+        while (item := inbox.pop()) is not None:
+            got.append(item)
+        return got, wakes
+
+    got, wakes = asyncio.run(main())
+    assert len(got) == 20_000
+    for k in range(4):
+        assert [m["i"] for tag, m in got if tag == f"public-{k}"] == list(range(5000))
+    assert wakes < 100  # the loop never ran during the burst: one wake, a few at most
+
+
 def test_inbox_never_drops_private_messages_and_counts_public_overflow():
     async def main():
         inbox = Inbox(asyncio.get_running_loop(), max_public=3)

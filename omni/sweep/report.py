@@ -20,7 +20,8 @@ import numpy as np
 import yaml
 
 from omni.config import Config
-from omni.core.overfit import deflated_sharpe, pbo_cscv, sharpe, walk_forward_chain
+from omni.core.overfit import deflated_sharpe, pbo_cscv, sharpe
+from omni.core.walk_forward import walk_forward_chain
 from omni.sweep.folds import Fold
 from omni.sweep.space import config_with
 

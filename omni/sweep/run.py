@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from omni.config import Config
-from omni.core.overfit import walk_forward_chain
+from omni.core.walk_forward import walk_forward_chain
 from omni.domain.market import parse_timeframe
 from omni.sweep import report
 from omni.sweep.executors import check_memory, make_executor, worker_mb

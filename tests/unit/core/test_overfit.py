@@ -19,8 +19,8 @@ from omni.core.overfit import (
     psr,
     psr_from_moments,
     sharpe,
-    walk_forward_chain,
 )
+from omni.core.walk_forward import walk_forward_chain
 
 # symmetric sample: mean 1, deviations -2 -1 0 1 2 -> ddof-1 variance 10/4 = 2.5, SR = 1/√2.5 = 0.632456;
 # population m2 = 10/5 = 2, m4 = (16 + 1 + 0 + 1 + 16)/5 = 6.8 -> γ₃ = 0, γ₄ = 6.8/4 = 1.7

@@ -220,8 +220,12 @@ class BybitAccount:
 
     def forget_unbooked(self, booked: set[str], since_ms: int) -> None:
         """Count as seen only the executions the journal booked, and re-read from ``since_ms``: the next resync hands
-        out again what this run saw but never booked (events in flight when the market task stopped)."""
-        self.seen_exec = set(booked)
+        out again what this run saw but never booked (events in flight when the market task stopped).
+
+        Events already made but not yet handed out (``self._events``: a resync the stopped market task never
+        delivered) stay seen: the next ``settle`` hands them out, and a re-read must not hand them out twice."""
+        queued = {ev.fill.exec_id for ev in self._events if isinstance(ev, OrderFilled | FundingPaid | Liquidated)}
+        self.seen_exec = set(booked) | queued
         self.exec_since_ms = since_ms if self.exec_since_ms is None else min(self.exec_since_ms, since_ms)
 
     def position_symbols(self) -> list[str]:

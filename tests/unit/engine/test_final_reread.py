@@ -67,3 +67,31 @@ def test_the_final_resync_forgets_what_the_journal_never_booked(tmp_path):
     asyncio.run(Supervisor(asm, Log())._final_reconcile())  # type: ignore[arg-type]
     assert venue.settled_with == {"booked"}  # "seen-not-booked" is read again; the old fill is outside the window
     assert venue.exec_since_ms == NOW - FINAL_REREAD_MS
+
+
+def _execution(exec_id: str, ts: int) -> dict:
+    return {"execId": exec_id, "orderId": "o5", "orderLinkId": "", "symbol": "BTCUSDT", "side": "Buy",
+            "execQty": "0.001", "execPrice": "99312.2", "execFee": "0.05462171", "feeRate": "0.00055",
+            "isMaker": False, "execType": "Trade", "execPnl": "-0.2824", "execTime": str(ts), "closedSize": "0.001",
+            "stopOrderType": "StopLoss"}  # fmt: skip
+
+
+def test_a_fill_made_but_not_yet_handed_out_is_not_handed_out_twice(tmp_path):
+    """A resync after a reconnect made the closing fill's event, then the stop came before the market task took it:
+    the final re-read (the journal never booked it) must not hand it out a second time beside the queued one (a CI
+    run booked a stop-loss's PnL and fee twice in the summary, once in the journal)."""
+    from omni.config import load_config
+    from omni.domain.events import OrderFilled
+    from omni.engine.assembly import bybit_venue
+    from omni.logsetup import get
+
+    cfg = load_config(None, env={"OMNI_ENGINE__STATE_DIR": str(tmp_path), "OMNI_VENUE__NAME": "bybit-testnet"})
+    venue = bybit_venue(cfg, get("t"), "key", "secret")
+    delivered = venue._executions([_execution("e5", NOW - 60_000)], source="rest")  # handed out, never booked
+    venue._events = venue._executions([_execution("e6", NOW - 30_000)], source="rest")  # made, not handed out
+    assert [e.fill.exec_id for e in delivered + venue._events] == ["e5", "e6"]
+    venue.forget_unbooked(set(), NOW - FINAL_REREAD_MS)
+    again = venue._executions([_execution("e5", NOW - 60_000), _execution("e6", NOW - 30_000)], source="rest")
+    # e5 is read again (the ledger never booked it); e6 goes out once, from the queue
+    assert [e.fill.exec_id for e in again] == ["e5"]
+    assert [e.fill.exec_id for e in venue._events if isinstance(e, OrderFilled)] == ["e6"]

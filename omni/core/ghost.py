@@ -25,6 +25,8 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from omni.exchange.intrabar import LIQUIDATION, STOP_LOSS, TAKE_PROFIT, adverse_hit, favourable_hit, slip
 
 
@@ -113,26 +115,71 @@ def replay_order(
     return TIMEOUT, slip(not long, closes[end], slippage, lows[end], highs[end]), end - i
 
 
+def replay_orders(
+    opens: np.ndarray,
+    highs: np.ndarray,
+    lows: np.ndarray,
+    closes: np.ndarray,
+    starts: np.ndarray,
+    hold: int,
+    long: bool,
+    sl: np.ndarray,
+    tp: np.ndarray,
+    liq: np.ndarray,
+    slippage: float,
+) -> list[tuple[int, float, int]]:
+    """``replay_order`` for many windows at once (entries at bars ``starts``, each run over its next ``hold`` bars,
+    with its own levels), the same (kind, exit price, bars held) per window: the first bar that reaches any level
+    is found with numpy over a windows x hold matrix, and that one bar is judged by the scalar intrabar rule."""
+    n = len(starts)
+    if n == 0:
+        return []
+    idx = starts[:, None] + np.arange(1, hold + 1)[None, :]
+    o, h, lo = opens[idx], highs[idx], lows[idx]
+    sl_, tp_, liq_ = sl[:, None], tp[:, None], liq[:, None]
+    if long:  # adverse_hit: liquidation only when it is at or above the stop, else a gap or a touch of the stop
+        adverse = np.where(liq_ >= sl_, lo <= liq_, (o <= sl_) | (lo <= sl_))
+        hit = adverse | (h >= tp_)
+    else:
+        adverse = np.where(liq_ <= sl_, h >= liq_, (o >= sl_) | (h >= sl_))
+        hit = adverse | (lo <= tp_)
+    first = hit.argmax(axis=1)
+    any_hit = hit[np.arange(n), first]
+    out: list[tuple[int, float, int]] = []
+    for i, k, found, s, t, q in zip(starts.tolist(), first.tolist(), any_hit.tolist(), sl.tolist(), tp.tolist(),
+                                    liq.tolist(), strict=True):  # fmt: skip
+        if not found:
+            end = i + hold
+            price = slip(not long, float(closes[end]), slippage, float(lows[end]), float(highs[end]))
+            out.append((TIMEOUT, price, hold))
+            continue
+        j = i + k + 1
+        bo, bh, bl = float(opens[j]), float(highs[j]), float(lows[j])
+        kind, trigger = adverse_hit(long, bo, bh, bl, s, q)
+        if kind:
+            out.append((kind, slip(not long, trigger, slippage, bl, bh) if kind == STOP_LOSS else trigger, k + 1))
+            continue
+        trigger_tp = favourable_hit(long, bo, bh, bl, t)
+        assert trigger_tp is not None  # the matrix said this bar reaches a level
+        out.append((TAKE_PROFIT, slip(not long, trigger_tp, slippage, bl, bh), k + 1))
+    return out
+
+
 def effective_n(spans: Sequence[tuple[int, int]]) -> float:
     """Overlap-adjusted sample size of windows held over bars [first, last] (inclusive): the sum of each
     window's average uniqueness (mean of 1 / concurrency over its bars). n for disjoint windows, about n / H
     for windows on consecutive bars held H bars each; never above n."""
     if not spans:
         return 0.0
-    base = min(a for a, _ in spans)
-    top = max(b for _, b in spans)
-    count = [0] * (top - base + 2)
-    for a, b in spans:
-        count[a - base] += 1
-        count[b - base + 1] -= 1
-    inv = [0.0] * (top - base + 2)  # prefix sums of 1 / concurrency
-    c = 0
-    acc = 0.0
-    for k in range(top - base + 1):
-        c += count[k]
-        acc += 1.0 / c if c else 0.0
-        inv[k + 1] = acc
-    return min(float(len(spans)), sum((inv[b - base + 1] - inv[a - base]) / (b - a + 1) for a, b in spans))
+    a, b = np.array(spans, dtype=np.int64).T
+    base = int(a.min())
+    size = int(b.max()) - base + 2
+    count = np.bincount(a - base, minlength=size) - np.bincount(b - base + 1, minlength=size)
+    c = np.cumsum(count)[: size - 1]
+    inv = np.zeros(size)  # prefix sums of 1 / concurrency (a running sum, in order, as a loop would add them)
+    np.cumsum(np.divide(1.0, c, out=np.zeros(size - 1), where=c > 0), out=inv[1:])
+    terms = (inv[b - base + 1] - inv[a - base]) / (b - a + 1)
+    return min(float(len(spans)), sum(terms.tolist()))
 
 
 def simulate(
@@ -172,16 +219,17 @@ def simulate(
     spans: list[tuple[int, int]] = []
     wins = tps = sls = liqs = timeouts = held = 0
     sign = 1.0 if long else -1.0
-    for i in starts:
-        if i < 0:
-            continue
-        # a market entry at the close, moved by the slippage and kept inside the bar (the matching engine's rule)
-        e = slip(long, closes[i], slippage, lows[i], highs[i])
-        if long:
-            sl, tp, liq = e * (1 - stop_frac), e * (1 + take_profit_frac), e * (1 - liq_frac)
-        else:
-            sl, tp, liq = e * (1 + stop_frac), e * (1 - take_profit_frac), e * (1 + liq_frac)
-        kind, exit_price, bars = replay_order(opens, highs, lows, closes, i, i + hold, long, sl, tp, liq, slippage)
+    idx = np.fromiter((i for i in starts if i >= 0), dtype=np.int64)
+    o, h, lo, c = (np.asarray(x, dtype=np.float64) for x in (opens, highs, lows, closes))
+    # a market entry at the close, moved by the slippage and kept inside the bar (the matching engine's rule)
+    if long:
+        e = np.minimum(c[idx] * (1.0 + slippage), h[idx])
+        sl, tp, liq = e * (1 - stop_frac), e * (1 + take_profit_frac), e * (1 - liq_frac)
+    else:
+        e = np.maximum(c[idx] * (1.0 - slippage), lo[idx])
+        sl, tp, liq = e * (1 + stop_frac), e * (1 - take_profit_frac), e * (1 + liq_frac)
+    exits = replay_orders(o, h, lo, c, idx, hold, long, sl, tp, liq, slippage)
+    for i, entry, (kind, exit_price, bars) in zip(idx.tolist(), e.tolist(), exits, strict=True):
         held += bars
         spans.append((i + 1, i + bars))
         if kind == LIQUIDATION:
@@ -194,7 +242,7 @@ def simulate(
                 sls += 1
             else:
                 tps += 1
-            ratio = exit_price / e
+            ratio = exit_price / entry
             pnl = notional * ((ratio - 1.0) * sign - fee * (1.0 + ratio) - funding_per_bar * bars)
         pnls.append(pnl)
         if pnl > 0:

@@ -400,7 +400,8 @@ def _core(
             trades_today=portfolio.trades_today if same_day else None,
             journaled_day=risk_state.get("day"),
         )
-    writer = JournalWriter(journal, log, clock=venue.now_ms)
+    # the sim's account is rebuilt from this journal at a restart: its orders need no write ahead of them
+    writer = JournalWriter(journal, log, clock=venue.now_ms, durable_intents=not isinstance(venue, SimVenue))
     # a new baseline whenever this run does not resume the journal's account (a first run, or a journal another
     # venue wrote): a later restart must read this run's start, not another account's
     first_run = resume is None

@@ -16,7 +16,7 @@ from omni.core.pacer import Pacer
 from omni.core.portfolio import Portfolio
 from omni.core.recalibration import WalkForwardCalibration
 from omni.core.risk import Approved, RiskGuard
-from omni.core.scanner import AssetScanner, Candidate, Tradability
+from omni.core.scanner import Candidate, ReferenceScanner, Tradability
 from omni.domain.instrument import Instrument
 from omni.domain.market import MarketBatch
 from omni.domain.orders import OrderIntent, Side, TriggerBy
@@ -67,7 +67,7 @@ class DecisionPipeline:
     def __init__(
         self,
         instruments: dict[str, Instrument],
-        scanner: AssetScanner,
+        scanner: ReferenceScanner,
         params: PipelineParams,
         compound: CompoundController,
         pacer: Pacer,

@@ -20,7 +20,7 @@ from omni.core.pipeline import ClientIds, DecisionPipeline, PipelineParams
 from omni.core.portfolio import Portfolio
 from omni.core.recalibration import WalkForwardCalibration
 from omni.core.risk import Limits, RiskGuard
-from omni.core.scanner import AssetScanner, ScannerParams
+from omni.core.scanner import ScannerParams, make_scanner
 from omni.core.sizer import SizerParams
 from omni.domain.instrument import Instrument
 from omni.domain.market import parse_timeframe
@@ -325,7 +325,7 @@ def _core(
     guard = RiskGuard(limits, kill_switch)
     st, sc, g = cfg.strategy, cfg.scanner, cfg.ghost
     timeframes = tuple(sorted(parse_timeframe(t) for t in st.timeframes))
-    scanner = AssetScanner(
+    scanner = make_scanner(
         instruments,
         ScannerParams(
             timeframes=timeframes,

@@ -154,6 +154,10 @@ def intent_record(intent: OrderIntent, ts: int) -> Record:
     )
 
 
+#: on the sim, an order's intent flushes the queue once this many records wait (memory stays bounded)
+QUEUED_FLUSH = 5000
+
+
 class JournalWriter:
     """Buffers records from the hot path and writes them in a worker thread (one writer, WAL)."""
 
@@ -167,6 +171,7 @@ class JournalWriter:
         self.flush_s = flush_s
         self.pending: list[Record] = []
         self.written = 0
+        self.error: Exception | None = None  # the last flush's failure, None once one succeeds
         self._lock = asyncio.Lock()  # one flush at a time: SQLite has one writer
 
     def add(self, records: list[Record]) -> None:
@@ -183,8 +188,10 @@ class JournalWriter:
             try:
                 await asyncio.to_thread(self.journal.write, batch)
                 self.written += len(batch)
-            except Exception:
+                self.error = None
+            except Exception as e:
                 self.pending[:0] = batch  # kept for the next attempt, never dropped
+                self.error = e
                 raise
 
     async def read(self, fn: Any) -> Any:
@@ -194,11 +201,15 @@ class JournalWriter:
             return await asyncio.to_thread(fn, self.journal)
 
     async def record_intent(self, intent: OrderIntent, ts: int) -> None:
-        """Durably write an order's link id before it is sent (and flush what came before it, in order); with
-        ``durable_intents`` off (the in-process sim) it is queued, ahead of anything the order causes."""
+        """Durably write an order's link id before it is sent (and flush what came before it, in order). With
+        ``durable_intents`` off (the in-process sim) it is queued, ahead of anything the order causes, and written
+        with the next flush (at once when ``QUEUED_FLUSH`` records wait); it raises as a failed write would while
+        the last flush failed, so no entry is sent while the journal is known to be unwritable."""
         self.pending.append(intent_record(intent, ts))
-        if self.durable_intents:
+        if self.durable_intents or len(self.pending) >= QUEUED_FLUSH:
             await self.flush()
+        elif self.error is not None:
+            raise self.error
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

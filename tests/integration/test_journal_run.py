@@ -88,9 +88,15 @@ def test_disk_full_stops_the_daemon_cleanly_and_says_so(tmp_path):
             "OMNI_ENGINE__RESTART_BACKOFF_S": "0.01",
             "OMNI_ENGINE__MAX_TASK_RESTARTS": "1",
             **ACTIVE,
+            # it keeps trading (no kill switch) for longer than the journal task takes to give up (~1 s): the
+            # journal's failure, not the end of the market, stops it
+            "OMNI_CAPITAL_USDT": "1000",
+            "OMNI_RISK__MAX_DAILY_LOSS_USDT": "1000000",
+            "OMNI_RISK__MAX_DRAWDOWN_PCT": "100",
         },
     )
-    asm = assemble(cfg, get("t"), duration_s=2 * 86400)
+    duration_s = 60 * 86400
+    asm = assemble(cfg, get("t"), duration_s=duration_s)
     db = asm.journal.journal.db
     pages = db.execute("PRAGMA page_count").fetchone()[0]
     db.execute(f"PRAGMA max_page_count = {pages + 2}")  # the "disk" fills up almost at once
@@ -100,6 +106,14 @@ def test_disk_full_stops_the_daemon_cleanly_and_says_so(tmp_path):
     gave_up = [e for e in logs if e["event"] == "task_gave_up"]
     assert gave_up and gave_up[0]["task"] == "journal" and "full" in gave_up[0]["error"]
     assert asm.journal.pending  # the records that could not be written are still held, not dropped
+    assert asm.venue.now_ms() - asm.trader.first_ts < duration_s * 1000 / 2  # stopped early, not at the end
+    # once a write has failed no new entry goes out (on the sim an order's intent waits for the next flush)
+    # (the first failed write is the journal task's or an intent's, when QUEUED_FLUSH records waited)
+    failed = [i for i, e in enumerate(logs) if e["event"] == "entry_refused_journal_unavailable"
+              or (e["event"] == "task_crashed" and e.get("task") == "journal")]  # fmt: skip
+    assert any(e["event"] == "order" and not e["reduce_only"] for e in logs[: failed[0]])  # it was trading
+    assert not [e for e in logs[failed[0] :] if e["event"] == "order" and not e["reduce_only"]]
+    assert any(e["event"] == "entry_refused_journal_unavailable" for e in logs)
 
 
 def test_report_from_the_journal_has_plots_and_agrees_with_the_run(tmp_path):

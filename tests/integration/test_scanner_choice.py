@@ -27,7 +27,7 @@ def backtest(tmp_path, monkeypatch, threshold: int) -> tuple[dict, list, list]:
     made: list[type] = []
     pick = scanner_mod.make_scanner
     monkeypatch.setattr("omni.engine.assembly.make_scanner", lambda *a: made.append(type(s := pick(*a))) or s)
-    env = {**ACTIVE, "OMNI_MARKET__SYMBOLS": "20", "OMNI_RISK__MAX_DAILY_LOSS_USDT": "100",
+    env = {**ACTIVE, "OMNI_MARKET__SYMBOLS": "20", "OMNI_CAPITAL_USDT": "100", "OMNI_RISK__MAX_DAILY_LOSS_USDT": "100",
            "OMNI_RISK__MAX_DRAWDOWN_PCT": "100", "OMNI_GHOST__LOOKBACK_BARS": "600"}  # fmt: skip
     cfg = for_backtest(load_config(None, env=env), tmp_path, None)
     r = run_backtest(cfg, tmp_path, duration_s=6 * 3600)
@@ -43,5 +43,5 @@ def backtest(tmp_path, monkeypatch, threshold: int) -> tuple[dict, list, list]:
 def test_either_scanner_gives_the_same_backtest(tmp_path, monkeypatch):
     per_bar = backtest(tmp_path / "reference", monkeypatch, 10_000)
     vector = backtest(tmp_path / "vector", monkeypatch, 1)
-    assert per_bar[0]["trades_total"] > 20 and per_bar[0]["scanner_signals"] > 100, per_bar[0]
+    assert per_bar[0]["trades_total"] > 10 and per_bar[0]["scanner_signals"] > 100, per_bar[0]
     assert per_bar == vector

@@ -90,6 +90,41 @@ def test_a_failed_write_raises_and_loses_nothing_in_the_writer(tmp_path):
     assert j.rows("SELECT count(*) AS n FROM risk_events")[0]["n"] == 0  # the batch is one transaction
 
 
+def test_on_the_sim_an_intent_waits_for_the_next_flush_in_order_and_refuses_while_writes_fail(tmp_path):
+    import asyncio
+
+    from omni.domain.orders import OrderIntent, Side
+    from omni.engine.journaling import QUEUED_FLUSH, JournalWriter, fill_record
+    from tests.unit.engine.test_final_reread import fill
+
+    j = Journal(tmp_path / "j.sqlite")
+    writer = JournalWriter(j, None, durable_intents=False)
+    intent = OrderIntent("c1", "BTCUSDT", Side.BUY, D("0.01"))
+
+    async def scenario():
+        await writer.record_intent(intent, 1)
+        assert j.rows("SELECT count(*) AS n FROM orders")[0]["n"] == 0  # queued, not written
+        writer.add([fill_record(fill("e1", 2))])
+        await writer.flush()  # the order row goes in with (ahead of) its fill
+        assert [r["client_id"] for r in j.rows("SELECT client_id FROM orders")] == ["c1"]
+        writer.add([("no_such_statement", ())])  # the next write fails
+        with pytest.raises(KeyError):
+            await writer.flush()
+        with pytest.raises(KeyError):  # known unwritable: the next entry is refused, its intent kept
+            await writer.record_intent(OrderIntent("c2", "BTCUSDT", Side.BUY, D("0.01")), 3)
+        assert writer.pending[-1][1][0] == "c2"
+        writer.pending = [r for r in writer.pending if r[0] != "no_such_statement"]
+        await writer.flush()  # writable again
+        await writer.record_intent(OrderIntent("c3", "BTCUSDT", Side.BUY, D("0.01")), 4)
+        writer.pending += [("meta", ("k", "1"))] * QUEUED_FLUSH  # a long queue: the intent flushes it
+        await writer.record_intent(OrderIntent("c4", "BTCUSDT", Side.BUY, D("0.01")), 5)
+        assert writer.pending == []
+
+    asyncio.run(scenario())
+    assert [r["client_id"] for r in j.rows("SELECT client_id FROM orders ORDER BY created_ts")] == ["c1", "c2", "c3",
+                                                                                                     "c4"]  # fmt: skip
+
+
 def test_read_only_open_of_a_missing_journal_is_a_clear_error(tmp_path):
     with pytest.raises(JournalError, match="does not exist"):
         Journal(tmp_path / "missing.sqlite", read_only=True)

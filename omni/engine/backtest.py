@@ -116,10 +116,12 @@ def run_daemon(
     duration_s: float | None = None,
     progress: Callable[[Assembly], Callable[..., None]] | None = None,
     events_path: Path | None = None,
+    signals: bool = True,
 ) -> tuple[Assembly, int]:
     """The daemon (same assembly, supervisor and sim venue) over ``cfg``'s market at max speed, as a backtest
     (and ``omni feasibility``) runs it: always a new journal, the log into ``events.jsonl``, every decision and
-    closed trade kept in memory. ``progress(asm)`` builds the supervisor's progress callback."""
+    closed trade kept in memory. ``progress(asm)`` builds the supervisor's progress callback. ``signals`` False:
+    SIGINT/SIGTERM are left to the process (a sweep's worker), not turned into a graceful stop of this run."""
     out.mkdir(parents=True, exist_ok=True)
     # a backtest always starts fresh: an earlier run's journal in the same directory is not resumed
     journal = cfg.engine.journal_path
@@ -135,6 +137,7 @@ def run_daemon(
             asm.telemetry.records = []
             asm.portfolio.keep_closed = 10**9
             sup = Supervisor(asm, log, out / "summary.json")
+            sup.handle_signals = signals
             if progress is not None:
                 sup.progress = progress(asm)
             code = asyncio.run(sup.run())

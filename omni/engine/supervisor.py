@@ -46,6 +46,7 @@ class Supervisor:
         self.signals = 0
         self.metrics: Any = None
         self.progress: Callable[..., None] | None = None  # called twice a second (backtest progress bar)
+        self.handle_signals = True  # off in a sweep's worker: its process owner stops it (SIGTERM ends it at once)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -137,7 +138,9 @@ class Supervisor:
                 await asm.trader.apply(await asm.executor.close(symbol, pos))
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
-        installed = []
+        installed: list[int] = []
+        if not self.handle_signals:
+            return installed
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, self._on_signal, sig)

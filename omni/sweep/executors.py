@@ -70,7 +70,7 @@ class LocalExecutor:
     def __init__(self, workers: int):
         self.workers = max(1, workers)
         self.pool = ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint
+            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_signals
         )
 
     def run(self, specs: list[dict[str, Any]]) -> Iterator[dict[str, Any] | Exception]:
@@ -137,11 +137,23 @@ class RayExecutor:
         self.ray.shutdown()
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the sweep's process, which stops them and keeps the study consistent."""
+def _worker_signals() -> None:
+    """Workers leave Ctrl-C to the sweep's process, which stops them and keeps the study consistent; its SIGTERM
+    (``close(kill=True)``) ends a worker at once, removing the fold directory it was writing."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _end_worker)
+
+
+def _end_worker(signum: int, frame: Any) -> None:
+    import shutil
+
+    from omni.sweep import trial
+
+    if trial.current_dir is not None:
+        shutil.rmtree(trial.current_dir, ignore_errors=True)
+    os._exit(128 + signum)
 
 
 def make_executor(name: str, workers: int, address: str | None = None) -> LocalExecutor | RayExecutor:

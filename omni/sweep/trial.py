@@ -41,13 +41,22 @@ def fold_config(doc: dict[str, Any], fold: Fold, state_dir: Path, seed: int) -> 
     return Config.model_validate(doc)
 
 
+#: the fold directory being written by this process (a worker's SIGTERM handler removes it before exiting)
+current_dir: Path | None = None
+
+
 def run_fold(doc: dict[str, Any], fold: Fold, seed: int) -> dict[str, Any]:
     from omni.engine.backtest import run_daemon
 
+    global current_dir
     with tempfile.TemporaryDirectory(prefix=f"omni-sweep-fold{fold.index}-") as tmp:
-        out = Path(tmp)
-        cfg = fold_config(doc, fold, out / "state", seed)
-        asm, code = run_daemon(cfg, out, events_path=out / "events.jsonl")
+        out = current_dir = Path(tmp)
+        try:
+            cfg = fold_config(doc, fold, out / "state", seed)
+            # signals stay the worker's: a stopped sweep ends its trials at once (their batch reruns on --resume)
+            asm, code = run_daemon(cfg, out, events_path=out / "events.jsonl", signals=False)
+        finally:
+            current_dir = None
         summary = json.loads((out / "summary.json").read_text())
     hourly = [0.0] * fold.hours
     capital = Decimal(summary["capital_start"])

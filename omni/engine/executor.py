@@ -133,6 +133,9 @@ class Executor:
         left: list[Order] = []
         for attempt in range(1, attempts + 1):
             events += await self._cancel_until_none_open()
+            # fills and position reports already received (queued while the market task lagged) first: the
+            # positions read next are then the ones the exchange reported, not a view missing the latest entries
+            events += self.venue.account_events()
             try:
                 positions = await self.venue.positions()
             except Exception as e:

@@ -32,6 +32,10 @@ class Venue(Protocol):
         """Every order resting on the venue (entries, closes, conditional orders), read from the venue."""
         ...
 
+    def account_events(self) -> list[Event]:
+        """Account events the venue has received but not handed out yet (no I/O, no wait)."""
+        ...
+
     async def settle(self, timeout_s: float = 3.0) -> list[Event]:
         """Events still in flight (fills of the last orders), collected at shutdown."""
         ...

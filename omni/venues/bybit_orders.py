@@ -131,6 +131,20 @@ class BybitOrders:
         self._positions[symbol] = updated
         return [PositionChanged(symbol, updated, self.now_ms())]
 
+    def account_events(self) -> list[Event]:
+        """The private stream's messages already received but not yet handed out (queued while the market task
+        was busy, or after it stopped), handled now, and the events a resync made and nobody took: no I/O, no
+        wait. A flatten reads the positions after this, so it closes what the exchange reported, not a stale view."""
+        events: list[Event] = []
+        inbox = self.inbox
+        if inbox is not None:
+            inbox.drain()
+            while inbox.private:
+                events += self._handle(*inbox.private.popleft())
+        events = self._events + events
+        self._events = []
+        return events
+
     async def settle(self, timeout_s: float = 3.0) -> list[Event]:
         """After a flatten at shutdown: take the private stream's reports for a while, then resync by REST,
         so the ledger ends consistent with the exchange."""

@@ -147,6 +147,10 @@ class SimVenue:
     def now_ms(self) -> int:
         return self.clock.now_ms()
 
+    def account_events(self) -> list[Event]:
+        """Nothing waits on the sim: every event was returned when it happened."""
+        return []
+
     async def settle(self, timeout_s: float = 0.0) -> list[Event]:
         """Nothing is in flight on the sim: every fill was returned when it happened."""
         return []

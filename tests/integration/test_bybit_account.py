@@ -217,6 +217,31 @@ async def test_a_kill_switch_flatten_repeats_cancel_all_until_more_than_500_orde
         assert not [e for e in logs if e["event"] in ("flatten_incomplete", "cancel_all_incomplete")]
 
 
+async def test_a_flatten_closes_a_position_whose_reports_wait_unread_in_the_private_queue():
+    # Arrange: an entry filled on the exchange; its fill and position reports arrived but nobody read the stream
+    # (the market task lagging, or stopped at shutdown): the venue's cached positions do not have it yet
+    async with emulator() as srv:
+        venue = venue_of(srv)
+        try:
+            await venue.connect()
+            await venue.place(OrderIntent("lagged-1", "BTCUSDT", Side.BUY, D("0.01")))
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                venue.inbox.drain()
+                if len(venue.inbox.private) >= 2:
+                    break
+            assert await venue.positions() == {}
+            executor = Executor(venue, RiskGuard(limits()), Portfolio(START), ClientIds("late"), get("t"), D(50))
+            # Act: one attempt only: it must see the position in its first read
+            with capture_logs() as logs:
+                await executor.flatten(attempts=1, settle_s=0.5)
+        finally:
+            await venue.close()
+        # Assert
+        assert srv.state.account(KEY).engine.positions() == {}
+        assert not [e for e in logs if e["event"] == "flatten_incomplete"]
+
+
 # ---------------------------------------------------------------- capital: top-ups and restarts
 
 

@@ -240,3 +240,24 @@ async def test_start_reconciles_positions_the_journal_does_not_know(server, tmp_
     else:
         assert engine_pos is not None and engine_pos.stop_loss is not None  # adopted, and given a stop
         assert any(e["event"] == "position_adopted" for e in logs)
+
+
+async def test_account_events_hand_out_what_the_private_stream_queued_so_a_flatten_sees_every_position(server):
+    """A rehearsal's shutdown left a position open: its entry's fill and position reports were queued while the
+    market task lagged, the flatten read the positions without them and closed only the others. The reports
+    already received are handed out (no I/O) before the positions are read."""
+    async with running(make_venue(server)) as venue:
+        last = server.state.last_price("BTCUSDT")
+        intent = OrderIntent("omni-q-1", "BTCUSDT", Side.BUY, D("0.01"), stop_loss=btc().round_price(last * D("0.98")))
+        await venue.place(intent)
+        deadline = asyncio.get_running_loop().time() + 5
+        while asyncio.get_running_loop().time() < deadline:  # the reports arrive; nobody reads the stream
+            await asyncio.sleep(0.05)
+            venue.inbox.drain()
+            if len(venue.inbox.private) >= 2:
+                break
+        assert "BTCUSDT" not in await venue.positions()  # the cached view misses it until the reports are handled
+        events = venue.account_events()
+        assert any(isinstance(e, OrderFilled) and e.fill.client_id == "omni-q-1" for e in events)
+        assert (await venue.positions())["BTCUSDT"].size == D("0.01")
+        assert not venue.inbox.private and venue.account_events() == []  # each report once

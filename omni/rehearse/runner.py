@@ -34,6 +34,8 @@ from omni.rehearse.plan import EXIT_SLACK_S, RESTART_DELAY_S, Plan
 EMULATOR_START_S = 180.0
 #: position polls: one every this many wall seconds
 POLL_INTERVAL_S = 1.0
+#: within this share of the run before a planned kill the market's clock is read 5 times a second
+KILL_NEAR = 0.15
 #: the final SIGINT waits (at most this many wall seconds) until the last daemon trades (its ``warmup_done``): a
 #: daemon stopped while it connects has not yet booked what the exchange did while it was down
 READY_TIMEOUT_S = 120.0
@@ -286,8 +288,10 @@ class Rehearsal:
         next_clock = 0.0
         next_report = 0.1
         while True:
-            if self.now() >= next_clock:  # the market's clock, once a second
-                next_clock = self.now() + 1.0
+            if self.now() >= next_clock:  # the market's clock, once a second; 5 times a second near a kill
+                # (at 120x a second is ~7 % of a half-hour run: a kill planned at 80 % landed at 90 %)
+                near = bool(kills) and kills[0] - self._progress < KILL_NEAR
+                next_clock = self.now() + (0.2 if near else 1.0)
                 if not self.emulator or not self.emulator.alive():
                     raise RehearsalError(f"the emulator died (exit code {self.emulator and self.emulator.proc.poll()})")
                 with contextlib.suppress(ExchangeError):  # a fault: the next second tries again (kills keep time)

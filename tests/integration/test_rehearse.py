@@ -95,6 +95,9 @@ def test_every_check_ran_on_real_records(short):
     assert Decimal(f["capital"]["capital"]) == Decimal(f["capital"]["wallet"])  # (trailing zeros may differ)
     assert Decimal(f["capital"]["capital_start"]) == 100
     assert f["schedule"]["kills_made"] == 1 and 0.1 <= f["schedule"]["kills_at"][0] < 0.9
+    # the kill comes when planned (the market's clock is read 5 times a second near it: at once a second, 120x
+    # overshot a kill planned at 80 % to 90 % on a loaded machine)
+    assert 0 <= f["schedule"]["kills_at"][0] - doc["plan"]["kill_at"][0] < 0.05, (f["schedule"], doc["plan"])
     assert Decimal(f["emulator"]["books"]) == Decimal(f["capital"]["wallet"])
 
 

@@ -30,6 +30,8 @@ from omni.venues.sim import SimVenue
 EXIT_OK = 0
 EXIT_TASK_FAILED = 1
 EXIT_SECOND_SIGNAL = 130
+#: a signal this soon (s) after the first is the same stop request, not the "exit now" of a second one
+REPEAT_SIGNAL_S = 1.0
 
 
 #: how far back the final resync of a live venue re-reads executions the journal may lack
@@ -46,6 +48,7 @@ class Supervisor:
         self.signals = 0
         self.metrics: Any = None
         self.progress: Callable[..., None] | None = None  # called twice a second (backtest progress bar)
+        self._first_signal_at = 0.0
         self.handle_signals = True  # off in a sweep's worker: its process owner stops it (SIGTERM ends it at once)
 
     # ------------------------------------------------------------ lifecycle
@@ -53,6 +56,13 @@ class Supervisor:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         installed = self._install_signals(loop)
+        try:  # the handlers stay until the summary and the journal are written: a late signal cannot cut them short
+            return await self._run()
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    async def _run(self) -> int:
         cfg = self.asm.cfg
         started = monotonic()
         self.log.info("start", venue=self.asm.venue.name, capital_usdt=cfg.capital_usdt, **self.asm.source_info)
@@ -83,8 +93,6 @@ class Supervisor:
                     tg.create_task(self._supervise("metrics", lambda: self.metrics.run(self.stop)), name="metrics")
             await self._shutdown()
         finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
             await self.asm.venue.close()
         summary = self._summary()
         summary["wall_seconds"] = round(monotonic() - started, 3)
@@ -151,9 +159,15 @@ class Supervisor:
 
     def _on_signal(self, sig: int) -> None:
         self.signals += 1
+        now = monotonic()
+        if self.signals > 1 and now - self._first_signal_at < REPEAT_SIGNAL_S:
+            # the same request delivered twice (`timeout` and `kill -- -PGID` signal the process and its group)
+            self.log.info("signal_repeated", signal=signal.Signals(sig).name)
+            return
         if self.signals > 1:
             self.log.warning("second_signal_exit_now", signal=signal.Signals(sig).name)
             os._exit(EXIT_SECOND_SIGNAL)
+        self._first_signal_at = now
         self.log.info(
             "shutdown_requested", signal=signal.Signals(sig).name, on_shutdown=self.asm.cfg.engine.on_shutdown
         )

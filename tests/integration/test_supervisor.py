@@ -73,6 +73,8 @@ def test_first_signal_stops_gracefully_second_exits_at_once(tmp_path, monkeypatc
     asm, sup = make(tmp_path)
     exits = []
     monkeypatch.setattr(supervisor_mod.os, "_exit", lambda code: exits.append(code))
+    clock = iter([10.0, 10.0 + supervisor_mod.REPEAT_SIGNAL_S])  # the second a full second later: not a repeat
+    monkeypatch.setattr(supervisor_mod, "monotonic", lambda: next(clock))
     with capture_logs():
         sup._on_signal(signal.SIGINT)
         assert sup.stop.is_set() and not asm.pipeline.entries_enabled and exits == []
